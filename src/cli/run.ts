@@ -1,0 +1,54 @@
+import { Command, CommanderError } from "commander";
+import { StsguardError, UsageError } from "../errors.js";
+import { checkCommand } from "./commands/check.js";
+import { certsCommand } from "./commands/certs.js";
+import { fixCommand } from "./commands/fix.js";
+import { generateCommand } from "./commands/generate.js";
+import { serveCommand } from "./commands/serve.js";
+import { EXIT_OK, EXIT_USAGE, type CliIo } from "./io.js";
+
+/** Runs the CLI and returns its exit code. Only src/cli.ts turns that into the process's exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode = EXIT_OK;
+  const setExitCode = (code: number): void => {
+    exitCode = Math.max(exitCode, code);
+  };
+  const program = new Command("stsguard")
+    .description("Keeps per-pod StatefulSet Services safe: admission webhook and CI checker.")
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride()
+    .showHelpAfterError();
+  for (const command of [
+    serveCommand(io, setExitCode),
+    checkCommand(io, setExitCode),
+    fixCommand(io, setExitCode),
+    generateCommand(io, setExitCode),
+    certsCommand(io, setExitCode),
+  ]) {
+    program.addCommand(command.exitOverride().configureOutput(program.configureOutput()));
+  }
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return exitCode;
+  } catch (error: unknown) {
+    if (error instanceof CommanderError) {
+      // --help and --version end with exit code 0 through this path too.
+      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (error instanceof UsageError) {
+      io.stderr.write(`stsguard: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof StsguardError) {
+      io.stderr.write(`stsguard: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    io.stderr.write(
+      `stsguard: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    return EXIT_USAGE;
+  }
+}

@@ -1,0 +1,231 @@
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { ConfigError } from "../errors.js";
+import { isJsonMap, type JsonMap } from "../policy/raw-object.js";
+import {
+  RULE_IDS,
+  type ExtraLabel,
+  type KubeVersion,
+  type PolicyConfig,
+  type RuleId,
+  type Severity,
+} from "../policy/types.js";
+
+/** The configuration file, shared by the webhook (`serve --config`) and the CLI (`check --config`). */
+export interface StsguardConfig {
+  readonly policy: PolicyConfig;
+  /** What the webhook does when a StatefulSet cannot be read: deny (default) or allow with a warning. */
+  readonly onLookupFailure: "deny" | "allow";
+  /** Set in the file for offline use; null means ask the API server, or assume the newest. */
+  readonly kubeVersion: KubeVersion | null;
+}
+
+/** The newest Kubernetes minor whose behaviour stsguard knows; assumed offline unless told otherwise. */
+export const DEFAULT_KUBE_VERSION: KubeVersion = Object.freeze({ major: 1, minor: 36 });
+
+export const DEFAULT_SEVERITIES: Readonly<Record<RuleId, Severity>> = Object.freeze({
+  "malformed-pod-name": "error",
+  // A warning on purpose: Helm, Argo CD and kustomize create Services before StatefulSets.
+  "statefulset-not-found": "warning",
+  "ordinal-out-of-range": "error",
+  "external-traffic-policy": "error",
+  "missing-labels": "error",
+  "selector-mismatch": "error",
+  "orphaned-service": "warning",
+});
+
+export const defaultConfig: StsguardConfig = deepFreeze({
+  policy: {
+    severities: DEFAULT_SEVERITIES,
+    labelPrefix: "stsguard.io",
+    extraLabels: [],
+    kubeVersion: DEFAULT_KUBE_VERSION,
+    preexistingViolations: "warn",
+  },
+  onLookupFailure: "deny",
+  kubeVersion: null,
+});
+
+const TOP_LEVEL_KEYS = [
+  "rules",
+  "labels",
+  "preexistingViolations",
+  "onLookupFailure",
+  "kubeVersion",
+];
+const SEVERITIES: readonly string[] = ["error", "warning", "off"];
+// DNS-1123 subdomain, as Kubernetes requires of a label key prefix.
+const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** Parses `1.29`, `v1.29.3`, `1.29+` (EKS/GKE minors) into a version; throws ConfigError otherwise. */
+export function parseKubeVersion(text: string, where = "kubeVersion"): KubeVersion {
+  const match = /^v?(\d+)\.(\d+)\+?(?:\.\d+)?(?:[-+].*)?$/.exec(text.trim());
+  if (!match) throw new ConfigError(`${where}: "${text}" is not a Kubernetes version like 1.29`);
+  return Object.freeze({ major: Number(match[1]), minor: Number(match[2]) });
+}
+
+/** The config with the Kubernetes version the policy should assume. */
+export function withKubeVersion(config: StsguardConfig, kubeVersion: KubeVersion): StsguardConfig {
+  return deepFreeze({ ...config, policy: { ...config.policy, kubeVersion } });
+}
+
+export async function loadConfigFile(path: string): Promise<StsguardConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error: unknown) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return parseConfig(text, path);
+}
+
+/** Parses and validates a config document; errors name the file and the field at fault. */
+export function parseConfig(text: string, sourceName: string): StsguardConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error: unknown) {
+    throw new ConfigError(`${sourceName}: not valid YAML: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (doc === null || doc === undefined) return defaultConfig;
+  if (!isJsonMap(doc)) throw new ConfigError(`${sourceName}: the configuration must be a mapping`);
+  const at = (field: string): string => `${sourceName}: ${field}`;
+  for (const key of Object.keys(doc)) {
+    if (!TOP_LEVEL_KEYS.includes(key)) {
+      throw new ConfigError(`${at(key)}: unknown setting (known: ${TOP_LEVEL_KEYS.join(", ")})`);
+    }
+  }
+  const labels = optionalMap(doc["labels"], at("labels"));
+  const labelPrefix = optionalString(labels["prefix"], at("labels.prefix")) ?? "stsguard.io";
+  if (!LABEL_PREFIX.test(labelPrefix) || labelPrefix.length > 253) {
+    throw new ConfigError(`${at("labels.prefix")}: "${labelPrefix}" is not a DNS subdomain`);
+  }
+  const kubeVersion = parseOptionalKubeVersion(doc["kubeVersion"], at("kubeVersion"));
+  return deepFreeze({
+    policy: {
+      severities: parseSeverities(doc["rules"], at("rules")),
+      labelPrefix,
+      extraLabels: parseExtraLabels(labels["extra"], at("labels.extra")),
+      kubeVersion: kubeVersion ?? DEFAULT_KUBE_VERSION,
+      preexistingViolations: oneOf(
+        doc["preexistingViolations"],
+        ["warn", "enforce"] as const,
+        "warn",
+        at("preexistingViolations"),
+      ),
+    },
+    onLookupFailure: oneOf(
+      doc["onLookupFailure"],
+      ["deny", "allow"] as const,
+      "deny",
+      at("onLookupFailure"),
+    ),
+    kubeVersion,
+  });
+}
+
+function parseOptionalKubeVersion(value: unknown, where: string): KubeVersion | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "number") {
+    // YAML reads an unquoted 1.30 as the number 1.3: refuse rather than guess.
+    throw new ConfigError(
+      `${where}: write the version quoted, e.g. "1.30" (YAML reads 1.30 as 1.3)`,
+    );
+  }
+  if (typeof value !== "string") throw new ConfigError(`${where}: must be a string like "1.30"`);
+  return parseKubeVersion(value, where);
+}
+
+function parseSeverities(value: unknown, where: string): Record<RuleId, Severity> {
+  const severities: Record<RuleId, Severity> = { ...DEFAULT_SEVERITIES };
+  for (const [rule, severity] of Object.entries(optionalMap(value, where))) {
+    if (!isRuleId(rule)) {
+      throw new ConfigError(`${where}.${rule}: unknown rule id (known: ${RULE_IDS.join(", ")})`);
+    }
+    if (typeof severity !== "string" || !SEVERITIES.includes(severity)) {
+      throw new ConfigError(
+        `${where}.${rule}: severity must be error, warning or off, not ${JSON.stringify(severity)}`,
+      );
+    }
+    severities[rule] = severity as Severity;
+  }
+  return severities;
+}
+
+function parseExtraLabels(value: unknown, where: string): ExtraLabel[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new ConfigError(`${where}: must be a list`);
+  return value.map((entry: unknown, index): ExtraLabel => {
+    const field = `${where}[${index}]`;
+    if (!isJsonMap(entry)) throw new ConfigError(`${field}: must be a mapping with key and value`);
+    const key = optionalString(entry["key"], `${field}.key`);
+    if (!key || !isLabelKey(key)) {
+      throw new ConfigError(`${field}.key: ${JSON.stringify(key)} is not a valid label key`);
+    }
+    const fixed = optionalString(entry["value"], `${field}.value`);
+    const from = optionalString(entry["fromStatefulSetLabel"], `${field}.fromStatefulSetLabel`);
+    if ((fixed === undefined) === (from === undefined)) {
+      throw new ConfigError(`${field}: give exactly one of value or fromStatefulSetLabel`);
+    }
+    if (fixed !== undefined) {
+      if (!LABEL_VALUE.test(fixed) || fixed.length > 63) {
+        throw new ConfigError(`${field}.value: "${fixed}" is not a valid label value`);
+      }
+      return { key, value: fixed };
+    }
+    return { key, fromStatefulSetLabel: from ?? "" };
+  });
+}
+
+function isLabelKey(key: string): boolean {
+  const parts = key.split("/");
+  const name = parts.pop() ?? "";
+  if (parts.length > 1) return false;
+  const prefix = parts[0];
+  if (prefix !== undefined && (!LABEL_PREFIX.test(prefix) || prefix.length > 253)) return false;
+  return LABEL_NAME.test(name) && name.length <= 63;
+}
+
+function isRuleId(value: string): value is RuleId {
+  return (RULE_IDS as readonly string[]).includes(value);
+}
+
+function optionalMap(value: unknown, where: string): JsonMap {
+  if (value === undefined || value === null) return {};
+  if (!isJsonMap(value)) throw new ConfigError(`${where}: must be a mapping`);
+  return value;
+}
+
+function optionalString(value: unknown, where: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw new ConfigError(`${where}: must be a string`);
+  return value;
+}
+
+function oneOf<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+  where: string,
+): T {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value === "string" && (allowed as readonly string[]).includes(value))
+    return value as T;
+  throw new ConfigError(
+    `${where}: must be one of ${allowed.join(", ")}, not ${JSON.stringify(value)}`,
+  );
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

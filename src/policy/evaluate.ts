@@ -1,0 +1,153 @@
+import { describeOrdinalRange, hasOrdinal, isExternallyAccessible } from "./objects.js";
+import { parsePodTarget, toPodName } from "./pod-target.js";
+import { isJsonMap, readMap } from "./raw-object.js";
+import {
+  checkLabels,
+  checkPodName,
+  checkStatefulSet,
+  checkTrafficPolicy,
+  readServiceFacts,
+  requiredLabels,
+  type RawFinding,
+  type ServiceFacts,
+} from "./service-rules.js";
+import type {
+  Finding,
+  Operation,
+  PerPodServiceSummary,
+  PolicyConfig,
+  StatefulSetLookup,
+  StatefulSetSummary,
+  ServiceEvaluation,
+} from "./types.js";
+
+export interface ServiceContext {
+  readonly operation: Operation;
+  /** The StatefulSet named by the selector, as the caller's source answered. */
+  readonly lookup: StatefulSetLookup;
+  /** The stored object, on UPDATE: rules it already broke only warn (`preexistingViolations`). */
+  readonly oldService?: unknown;
+  /** Namespace for an object without one (manifests); admission objects carry theirs. */
+  readonly namespace?: string;
+}
+
+/** Evaluates a Service against every Service-side rule and returns findings and the fixed object. */
+export function evaluateService(
+  service: unknown,
+  context: ServiceContext,
+  config: PolicyConfig,
+): ServiceEvaluation {
+  const facts = readServiceFacts(service, context.lookup, parsePodTarget, context.namespace);
+  if (!facts) return { perPod: false, target: null, findings: [], fixed: service };
+  const preexisting = preexistingRules(context, config);
+  const findings: Finding[] = [];
+  for (const raw of collectRawFindings(facts, config)) {
+    const severity = config.severities[raw.rule];
+    if (severity === "off") continue;
+    if (severity === "error" && preexisting.has(raw.rule)) {
+      findings.push({
+        ...raw,
+        severity: "warning",
+        message: `${raw.message} (already so before this update, so only a warning)`,
+      });
+    } else {
+      findings.push({ ...raw, severity });
+    }
+  }
+  return { perPod: true, target: facts.target, findings, fixed: fixService(facts, config) };
+}
+
+function collectRawFindings(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
+  return [
+    ...checkPodName(facts),
+    ...checkStatefulSet(facts),
+    ...checkTrafficPolicy(facts, config),
+    ...checkLabels(facts, config),
+  ];
+}
+
+function preexistingRules(context: ServiceContext, config: PolicyConfig): Set<string> {
+  if (context.operation !== "UPDATE" || config.preexistingViolations !== "warn") return new Set();
+  const old = readServiceFacts(
+    context.oldService,
+    context.lookup,
+    parsePodTarget,
+    context.namespace,
+  );
+  return new Set(old ? collectRawFindings(old, config).map((f) => f.rule) : []);
+}
+
+/**
+ * The object with the mutating fixes applied: `Local` where Kubernetes accepts it, and the
+ * required labels. Returns the same reference when nothing changes, so callers can skip
+ * the patch. Only fields the fixes own are touched: a stale `externalTrafficPolicy` on a
+ * Service that is no longer externally accessible (an UPDATE from LoadBalancer to ClusterIP
+ * still carries it at mutating time) is left for the API server to drop.
+ */
+function fixService(facts: ServiceFacts, config: PolicyConfig): unknown {
+  const service = facts.service;
+  const fixPolicy =
+    config.severities["external-traffic-policy"] !== "off" &&
+    isExternallyAccessible(service, config.kubeVersion) &&
+    readMap(service, "spec")?.["externalTrafficPolicy"] !== "Local";
+  const labels =
+    config.severities["missing-labels"] === "off"
+      ? {}
+      : requiredLabels(facts.target, facts.lookup, config);
+  const current = readMap(service, "metadata")?.["labels"];
+  const missing = Object.entries(labels).filter(
+    ([key, value]) => !isJsonMap(current) || current[key] !== value,
+  );
+  if (!fixPolicy && missing.length === 0) return service;
+
+  const fixed = structuredClone(service) as Record<string, unknown>;
+  if (fixPolicy) {
+    const spec = fixed["spec"] as Record<string, unknown>;
+    spec["externalTrafficPolicy"] = "Local";
+  }
+  if (missing.length > 0) {
+    const metadata = isJsonMap(fixed["metadata"]) ? fixed["metadata"] : {};
+    fixed["metadata"] = metadata;
+    const existing = metadata["labels"];
+    metadata["labels"] = {
+      ...(isJsonMap(existing) ? existing : {}),
+      ...Object.fromEntries(missing),
+    };
+  }
+  return fixed;
+}
+
+/**
+ * `orphaned-service`: per-pod Services that a StatefulSet create, update or scale leaves
+ * pointing outside its new ordinal range.
+ */
+export function evaluateStatefulSetChange(
+  sts: StatefulSetSummary,
+  services: readonly PerPodServiceSummary[],
+  config: PolicyConfig,
+): Finding[] {
+  const severity = config.severities["orphaned-service"];
+  if (severity === "off") return [];
+  return services
+    .filter(
+      (svc) =>
+        svc.namespace === sts.namespace &&
+        svc.target.statefulSet === sts.name &&
+        !hasOrdinal(sts, svc.target.ordinal),
+    )
+    .map((svc) => ({
+      rule: "orphaned-service",
+      severity,
+      message:
+        `StatefulSet ${sts.namespace}/${sts.name} will have ${describeOrdinalRange(sts)}, so ` +
+        `Service ${svc.name} selects pod ${toPodName(svc.target)}, which will not exist; ` +
+        `delete that Service or keep enough replicas`,
+      fixable: false,
+      path: ["spec", "replicas"],
+    }));
+}
+
+/** `<rule-id>: <message>`, the form used in denials, warnings and logs. */
+export function formatFinding(finding: Finding): string {
+  return `${finding.rule}: ${finding.message}`;
+}

@@ -1,0 +1,193 @@
+import {
+  describeOrdinalRange,
+  hasOrdinal,
+  isExternallyAccessible,
+  readPodNameSelector,
+} from "./objects.js";
+import { toPodName } from "./pod-target.js";
+import { readMap, readString, readStringMap } from "./raw-object.js";
+import {
+  POD_NAME_LABEL,
+  type PodTarget,
+  type PolicyConfig,
+  type RuleId,
+  type StatefulSetLookup,
+} from "./types.js";
+
+/** A rule violation before configuration decides its severity. */
+export interface RawFinding {
+  readonly rule: RuleId;
+  readonly message: string;
+  readonly fixable: boolean;
+  readonly path: readonly (string | number)[];
+}
+
+/** Everything the Service rules read, worked out once per evaluation. */
+export interface ServiceFacts {
+  readonly service: unknown;
+  /** `Service <namespace>/<name>` for messages. */
+  readonly display: string;
+  readonly namespace: string;
+  readonly selectorValue: unknown;
+  readonly target: PodTarget | null;
+  readonly lookup: StatefulSetLookup;
+}
+
+// Pods carry labels the controller adds, which a template cannot show.
+const POD_INDEX_LABEL = "apps.kubernetes.io/pod-index";
+const REVISION_HASH_LABEL = "controller-revision-hash";
+
+const selectorPath = (key: string): string[] => ["spec", "selector", key];
+
+export function checkPodName(facts: ServiceFacts): RawFinding[] {
+  if (facts.target) return [];
+  return [
+    {
+      rule: "malformed-pod-name",
+      message:
+        `${facts.display} selects pod ${JSON.stringify(facts.selectorValue)}, which is not ` +
+        `"<statefulset>-<ordinal>" with a plain decimal ordinal, so it matches no StatefulSet pod; ` +
+        `fix the ${POD_NAME_LABEL} selector`,
+      fixable: false,
+      path: selectorPath(POD_NAME_LABEL),
+    },
+  ];
+}
+
+export function checkStatefulSet(facts: ServiceFacts): RawFinding[] {
+  const { target, lookup } = facts;
+  if (!target || lookup.status === "unavailable") return [];
+  const pod = toPodName(target);
+  if (lookup.status === "not-found") {
+    return [
+      {
+        rule: "statefulset-not-found",
+        message:
+          `${facts.display} selects pod ${pod}, but StatefulSet ${target.statefulSet} does not ` +
+          `exist in namespace ${facts.namespace}; create it or fix the selector`,
+        fixable: false,
+        path: selectorPath(POD_NAME_LABEL),
+      },
+    ];
+  }
+  const sts = lookup.statefulSet;
+  const findings: RawFinding[] = [];
+  if (!hasOrdinal(sts, target.ordinal)) {
+    findings.push({
+      rule: "ordinal-out-of-range",
+      message:
+        `${facts.display} selects pod ${pod}, but StatefulSet ${sts.name} has ` +
+        `${describeOrdinalRange(sts)}; scale it up or select an existing ordinal`,
+      fixable: false,
+      path: selectorPath(POD_NAME_LABEL),
+    });
+  }
+  const selector = readStringMap(readMap(facts.service, "spec")?.["selector"]);
+  for (const [key, value] of Object.entries(selector)) {
+    const expected = expectedPodLabel(key, target, sts.podLabels);
+    if (expected === undefined || expected === value) continue;
+    findings.push({
+      rule: "selector-mismatch",
+      message:
+        `${facts.display} selects ${key}=${value}, but pods of StatefulSet ${sts.name} ` +
+        `${expected === null ? "do not carry that label" : `carry ${key}=${expected}`}, so it ` +
+        `selects nothing; remove or correct that selector entry`,
+      fixable: false,
+      path: selectorPath(key),
+    });
+  }
+  return findings;
+}
+
+/** The value pods have for a selector key; undefined when it cannot be known; null when absent. */
+function expectedPodLabel(
+  key: string,
+  target: PodTarget,
+  podLabels: Readonly<Record<string, string>>,
+): string | null | undefined {
+  if (key === POD_NAME_LABEL || key === REVISION_HASH_LABEL) return undefined;
+  if (key === POD_INDEX_LABEL) return String(target.ordinal);
+  return podLabels[key] ?? null;
+}
+
+export function checkTrafficPolicy(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
+  if (!isExternallyAccessible(facts.service, config.kubeVersion)) return [];
+  const spec = readMap(facts.service, "spec");
+  const policy = readString(spec, "externalTrafficPolicy");
+  if (policy === "Local") return [];
+  const type = readString(spec, "type") ?? "ClusterIP";
+  const what = type === "ClusterIP" ? "ClusterIP with externalIPs" : type;
+  return [
+    {
+      rule: "external-traffic-policy",
+      message:
+        `${facts.display} is ${what} with externalTrafficPolicy ${policy ?? "unset"}; a per-pod ` +
+        `Service needs Local so only the pod's node answers and the client IP is kept; ` +
+        `set spec.externalTrafficPolicy: Local`,
+      fixable: true,
+      path: spec && "externalTrafficPolicy" in spec ? ["spec", "externalTrafficPolicy"] : ["spec"],
+    },
+  ];
+}
+
+/** The labels a per-pod Service must carry, with their values. */
+export function requiredLabels(
+  target: PodTarget | null,
+  lookup: StatefulSetLookup,
+  config: PolicyConfig,
+): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (target) {
+    labels[`${config.labelPrefix}/statefulset`] = target.statefulSet;
+    labels[`${config.labelPrefix}/ordinal`] = String(target.ordinal);
+  }
+  for (const extra of config.extraLabels) {
+    if ("value" in extra) {
+      labels[extra.key] = extra.value;
+    } else if (lookup.status === "found") {
+      // Copied labels are only known when the StatefulSet is; a missing source label is not required.
+      const copied = lookup.statefulSet.labels[extra.fromStatefulSetLabel];
+      if (copied !== undefined) labels[extra.key] = copied;
+    }
+  }
+  return labels;
+}
+
+export function checkLabels(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
+  const present = readStringMap(readMap(facts.service, "metadata")?.["labels"]);
+  const wrong = Object.entries(requiredLabels(facts.target, facts.lookup, config)).filter(
+    ([key, value]) => present[key] !== value,
+  );
+  if (wrong.length === 0) return [];
+  const listed = wrong.map(([key, value]) => `${key}=${value}`).join(", ");
+  return [
+    {
+      rule: "missing-labels",
+      message: `${facts.display} lacks required label${wrong.length === 1 ? "" : "s"} ${listed}; add ${wrong.length === 1 ? "it" : "them"} to metadata.labels`,
+      fixable: true,
+      path: ["metadata"],
+    },
+  ];
+}
+
+/** Reads the facts of a per-pod Service; null when the object is not one. */
+export function readServiceFacts(
+  service: unknown,
+  lookup: StatefulSetLookup,
+  parse: (value: unknown) => PodTarget | null,
+  fallbackNamespace: string | undefined,
+): ServiceFacts | null {
+  const selector = readPodNameSelector(service);
+  if (!selector) return null;
+  const metadata = readMap(service, "metadata");
+  const namespace = readString(metadata, "namespace") || fallbackNamespace || "default";
+  const name = readString(metadata, "name") || readString(metadata, "generateName") || "<unnamed>";
+  return {
+    service,
+    display: `Service ${namespace}/${name}`,
+    namespace,
+    selectorValue: selector.value,
+    target: parse(selector.value),
+    lookup,
+  };
+}

@@ -1,0 +1,49 @@
+import type {
+  PerPodServiceSummary,
+  StatefulSetLookup,
+  StatefulSetSummary,
+} from "../policy/types.js";
+
+/**
+ * Where the webhook reads StatefulSets (and per-pod Services, for `orphaned-service`) from:
+ * a list+watch cache of the cluster, or a fixed set read from manifests.
+ */
+export interface StatefulSetSource {
+  /** Fast answer, from a cache when the cache is healthy. */
+  lookup(namespace: string, name: string): Promise<StatefulSetLookup>;
+  /**
+   * Authoritative answer, read live from the API server with a deadline. A denial that rests
+   * on the cache is confirmed with this first. Sources without a cache answer as `lookup`.
+   */
+  lookupLive(namespace: string, name: string): Promise<StatefulSetLookup>;
+  /** The per-pod Services in `namespace` that select pods of StatefulSet `statefulSet`. */
+  perPodServices(namespace: string, statefulSet: string): Promise<readonly PerPodServiceSummary[]>;
+  /** True once the source has synced and can answer; backs `/readyz`. */
+  isReady(): boolean;
+  /** Stops watches and timers. */
+  close(): Promise<void>;
+}
+
+/** A source over a fixed set of objects, e.g. manifests read at start (`serve --manifests`). */
+export function createStaticSource(
+  statefulSets: readonly StatefulSetSummary[],
+  services: readonly PerPodServiceSummary[] = [],
+): StatefulSetSource {
+  const byKey = new Map(statefulSets.map((s) => [`${s.namespace}/${s.name}`, s]));
+  const lookup = (namespace: string, name: string): Promise<StatefulSetLookup> => {
+    const found = byKey.get(`${namespace}/${name}`);
+    return Promise.resolve(
+      found ? { status: "found", statefulSet: found } : { status: "not-found" },
+    );
+  };
+  return {
+    lookup,
+    lookupLive: lookup,
+    perPodServices: (namespace, statefulSet) =>
+      Promise.resolve(
+        services.filter((s) => s.namespace === namespace && s.target.statefulSet === statefulSet),
+      ),
+    isReady: () => true,
+    close: () => Promise.resolve(),
+  };
+}
