@@ -53,6 +53,8 @@ const TOP_LEVEL_KEYS = [
   "onLookupFailure",
   "kubeVersion",
 ];
+const LABELS_KEYS = ["prefix", "extra"];
+const EXTRA_LABEL_KEYS = ["key", "value", "fromStatefulSetLabel"];
 const SEVERITIES: readonly string[] = ["error", "warning", "off"];
 // DNS-1123 subdomain, as Kubernetes requires of a label key prefix.
 const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -96,12 +98,9 @@ export function parseConfig(text: string, sourceName: string): StsguardConfig {
   if (doc === null || doc === undefined) return defaultConfig;
   if (!isJsonMap(doc)) throw new ConfigError(`${sourceName}: the configuration must be a mapping`);
   const at = (field: string): string => `${sourceName}: ${field}`;
-  for (const key of Object.keys(doc)) {
-    if (!TOP_LEVEL_KEYS.includes(key)) {
-      throw new ConfigError(`${at(key)}: unknown setting (known: ${TOP_LEVEL_KEYS.join(", ")})`);
-    }
-  }
+  rejectUnknownKeys(doc, TOP_LEVEL_KEYS, sourceName);
   const labels = optionalMap(doc["labels"], at("labels"));
+  rejectUnknownKeys(labels, LABELS_KEYS, at("labels"));
   const labelPrefix = optionalString(labels["prefix"], at("labels.prefix")) ?? "stsguard.io";
   if (!LABEL_PREFIX.test(labelPrefix) || labelPrefix.length > 253) {
     throw new ConfigError(`${at("labels.prefix")}: "${labelPrefix}" is not a DNS subdomain`);
@@ -111,7 +110,7 @@ export function parseConfig(text: string, sourceName: string): StsguardConfig {
     policy: {
       severities: parseSeverities(doc["rules"], at("rules")),
       labelPrefix,
-      extraLabels: parseExtraLabels(labels["extra"], at("labels.extra")),
+      extraLabels: parseExtraLabels(labels["extra"], at("labels.extra"), labelPrefix),
       kubeVersion: kubeVersion ?? DEFAULT_KUBE_VERSION,
       preexistingViolations: oneOf(
         doc["preexistingViolations"],
@@ -158,29 +157,48 @@ function parseSeverities(value: unknown, where: string): Record<RuleId, Severity
   return severities;
 }
 
-function parseExtraLabels(value: unknown, where: string): ExtraLabel[] {
+function parseExtraLabels(value: unknown, where: string, labelPrefix: string): ExtraLabel[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new ConfigError(`${where}: must be a list`);
+  // The engine owns these two; an extra label with the same key would fight over the value.
+  const seen = new Set([`${labelPrefix}/statefulset`, `${labelPrefix}/ordinal`]);
   return value.map((entry: unknown, index): ExtraLabel => {
     const field = `${where}[${index}]`;
-    if (!isJsonMap(entry)) throw new ConfigError(`${field}: must be a mapping with key and value`);
-    const key = optionalString(entry["key"], `${field}.key`);
-    if (!key || !isLabelKey(key)) {
-      throw new ConfigError(`${field}.key: ${JSON.stringify(key)} is not a valid label key`);
+    const label = parseExtraLabel(entry, field);
+    if (seen.has(label.key)) {
+      throw new ConfigError(
+        `${field}.key: label ${label.key} is already required (by stsguard or an earlier entry)`,
+      );
     }
-    const fixed = optionalString(entry["value"], `${field}.value`);
-    const from = optionalString(entry["fromStatefulSetLabel"], `${field}.fromStatefulSetLabel`);
-    if ((fixed === undefined) === (from === undefined)) {
-      throw new ConfigError(`${field}: give exactly one of value or fromStatefulSetLabel`);
-    }
-    if (fixed !== undefined) {
-      if (!LABEL_VALUE.test(fixed) || fixed.length > 63) {
-        throw new ConfigError(`${field}.value: "${fixed}" is not a valid label value`);
-      }
-      return { key, value: fixed };
-    }
-    return { key, fromStatefulSetLabel: from ?? "" };
+    seen.add(label.key);
+    return label;
   });
+}
+
+function parseExtraLabel(entry: unknown, field: string): ExtraLabel {
+  if (!isJsonMap(entry)) throw new ConfigError(`${field}: must be a mapping with key and value`);
+  rejectUnknownKeys(entry, EXTRA_LABEL_KEYS, field);
+  const key = optionalString(entry["key"], `${field}.key`);
+  if (!key || !isLabelKey(key)) {
+    throw new ConfigError(`${field}.key: ${JSON.stringify(key)} is not a valid label key`);
+  }
+  const fixed = optionalString(entry["value"], `${field}.value`);
+  const from = optionalString(entry["fromStatefulSetLabel"], `${field}.fromStatefulSetLabel`);
+  if ((fixed === undefined) === (from === undefined)) {
+    throw new ConfigError(`${field}: give exactly one of value or fromStatefulSetLabel`);
+  }
+  if (fixed !== undefined) {
+    if (!LABEL_VALUE.test(fixed) || fixed.length > 63) {
+      throw new ConfigError(`${field}.value: "${fixed}" is not a valid label value`);
+    }
+    return { key, value: fixed };
+  }
+  if (from === undefined || !isLabelKey(from)) {
+    throw new ConfigError(
+      `${field}.fromStatefulSetLabel: ${JSON.stringify(from)} is not a valid label key`,
+    );
+  }
+  return { key, fromStatefulSetLabel: from };
 }
 
 function isLabelKey(key: string): boolean {
@@ -190,6 +208,14 @@ function isLabelKey(key: string): boolean {
   const prefix = parts[0];
   if (prefix !== undefined && (!LABEL_PREFIX.test(prefix) || prefix.length > 253)) return false;
   return LABEL_NAME.test(name) && name.length <= 63;
+}
+
+function rejectUnknownKeys(map: JsonMap, known: readonly string[], where: string): void {
+  for (const key of Object.keys(map)) {
+    if (!known.includes(key)) {
+      throw new ConfigError(`${where}: ${key}: unknown setting (known: ${known.join(", ")})`);
+    }
+  }
 }
 
 function isRuleId(value: string): value is RuleId {

@@ -39,7 +39,7 @@ export function evaluateService(
 ): ServiceEvaluation {
   const facts = readServiceFacts(service, context.lookup, parsePodTarget, context.namespace);
   if (!facts) return { perPod: false, target: null, findings: [], fixed: service };
-  const preexisting = preexistingRules(context, config);
+  const preexisting = preexistingRules(facts, context, config);
   const findings: Finding[] = [];
   for (const raw of collectRawFindings(facts, config)) {
     const severity = config.severities[raw.rule];
@@ -60,13 +60,17 @@ export function evaluateService(
 function collectRawFindings(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
   return [
     ...checkPodName(facts),
-    ...checkStatefulSet(facts),
+    ...checkStatefulSet(facts, config),
     ...checkTrafficPolicy(facts, config),
     ...checkLabels(facts, config),
   ];
 }
 
-function preexistingRules(context: ServiceContext, config: PolicyConfig): Set<string> {
+function preexistingRules(
+  facts: ServiceFacts,
+  context: ServiceContext,
+  config: PolicyConfig,
+): Set<string> {
   if (context.operation !== "UPDATE" || config.preexistingViolations !== "warn") return new Set();
   const old = readServiceFacts(
     context.oldService,
@@ -74,7 +78,19 @@ function preexistingRules(context: ServiceContext, config: PolicyConfig): Set<st
     parsePodTarget,
     context.namespace,
   );
-  return new Set(old ? collectRawFindings(old, config).map((f) => f.rule) : []);
+  if (!old) return new Set();
+  // The lookup answers for the new target's StatefulSet. When the update retargets another
+  // StatefulSet, what the old object broke against its own StatefulSet is unknown here, so
+  // those rules are not counted as pre-existing (enforced, never wrongly downgraded).
+  const sameStatefulSet =
+    old.namespace === facts.namespace && old.target?.statefulSet === facts.target?.statefulSet;
+  const oldFacts: ServiceFacts = sameStatefulSet
+    ? old
+    : {
+        ...old,
+        lookup: { status: "unavailable", reason: "the old object selects another StatefulSet" },
+      };
+  return new Set(collectRawFindings(oldFacts, config).map((f) => f.rule));
 }
 
 /**

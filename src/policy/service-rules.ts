@@ -5,9 +5,10 @@ import {
   readPodNameSelector,
 } from "./objects.js";
 import { toPodName } from "./pod-target.js";
-import { readMap, readString, readStringMap } from "./raw-object.js";
+import { hasOwn, isJsonMap, readMap, readString, readStringMap } from "./raw-object.js";
 import {
   POD_NAME_LABEL,
+  type KubeVersion,
   type PodTarget,
   type PolicyConfig,
   type RuleId,
@@ -54,7 +55,7 @@ export function checkPodName(facts: ServiceFacts): RawFinding[] {
   ];
 }
 
-export function checkStatefulSet(facts: ServiceFacts): RawFinding[] {
+export function checkStatefulSet(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
   const { target, lookup } = facts;
   if (!target || lookup.status === "unavailable") return [];
   const pod = toPodName(target);
@@ -84,7 +85,7 @@ export function checkStatefulSet(facts: ServiceFacts): RawFinding[] {
   }
   const selector = readStringMap(readMap(facts.service, "spec")?.["selector"]);
   for (const [key, value] of Object.entries(selector)) {
-    const expected = expectedPodLabel(key, target, sts.podLabels);
+    const expected = expectedPodLabel(key, target, sts.podLabels, config.kubeVersion);
     if (expected === undefined || expected === value) continue;
     findings.push({
       rule: "selector-mismatch",
@@ -104,10 +105,17 @@ function expectedPodLabel(
   key: string,
   target: PodTarget,
   podLabels: Readonly<Record<string, string>>,
+  kubeVersion: KubeVersion,
 ): string | null | undefined {
   if (key === POD_NAME_LABEL || key === REVISION_HASH_LABEL) return undefined;
-  if (key === POD_INDEX_LABEL) return String(target.ordinal);
-  return podLabels[key] ?? null;
+  // The controller adds the pod-index label from 1.28 (gate PodIndexLabel, beta and on).
+  if (key === POD_INDEX_LABEL) return hasPodIndexLabel(kubeVersion) ? String(target.ordinal) : null;
+  // hasOwn: a selector key such as `constructor` must not read Object.prototype.
+  return hasOwn(podLabels, key) ? (podLabels[key] ?? null) : null;
+}
+
+function hasPodIndexLabel(kubeVersion: KubeVersion): boolean {
+  return kubeVersion.major > 1 || (kubeVersion.major === 1 && kubeVersion.minor >= 28);
 }
 
 export function checkTrafficPolicy(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
@@ -146,7 +154,10 @@ export function requiredLabels(
       labels[extra.key] = extra.value;
     } else if (lookup.status === "found") {
       // Copied labels are only known when the StatefulSet is; a missing source label is not required.
-      const copied = lookup.statefulSet.labels[extra.fromStatefulSetLabel];
+      const source = lookup.statefulSet.labels;
+      const copied = hasOwn(source, extra.fromStatefulSetLabel)
+        ? source[extra.fromStatefulSetLabel]
+        : undefined;
       if (copied !== undefined) labels[extra.key] = copied;
     }
   }
@@ -154,9 +165,10 @@ export function requiredLabels(
 }
 
 export function checkLabels(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
-  const present = readStringMap(readMap(facts.service, "metadata")?.["labels"]);
+  const metadata = readMap(facts.service, "metadata");
+  const present = readStringMap(metadata?.["labels"]);
   const wrong = Object.entries(requiredLabels(facts.target, facts.lookup, config)).filter(
-    ([key, value]) => present[key] !== value,
+    ([key, value]) => !hasOwn(present, key) || present[key] !== value,
   );
   if (wrong.length === 0) return [];
   const listed = wrong.map(([key, value]) => `${key}=${value}`).join(", ");
@@ -165,7 +177,7 @@ export function checkLabels(facts: ServiceFacts, config: PolicyConfig): RawFindi
       rule: "missing-labels",
       message: `${facts.display} lacks required label${wrong.length === 1 ? "" : "s"} ${listed}; add ${wrong.length === 1 ? "it" : "them"} to metadata.labels`,
       fixable: true,
-      path: ["metadata"],
+      path: isJsonMap(metadata?.["labels"]) ? ["metadata", "labels"] : ["metadata"],
     },
   ];
 }
