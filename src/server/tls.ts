@@ -1,0 +1,316 @@
+import { X509Certificate, createHash, createPrivateKey, type KeyObject } from "node:crypto";
+import { watch, readFileSync, type FSWatcher } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { createSecureContext, type SecureContextOptions } from "node:tls";
+import type { Logger } from "pino";
+import { ConfigError } from "../errors.js";
+
+/**
+ * Options every stsguard HTTPS server should be created with, and re-applied on every reload:
+ * `server.setSecureContext()` resets any option it is not given (minVersion included).
+ * TLS 1.2 is the floor kube-apiserver and current clients support; 1.0/1.1 are broken.
+ */
+export const TLS_SERVER_OPTIONS = {
+  minVersion: "TLSv1.2",
+} as const satisfies SecureContextOptions;
+
+export const DEFAULT_TLS_POLL_INTERVAL_MS = 5_000;
+export const DEFAULT_TLS_DEBOUNCE_MS = 200;
+
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** A certificate and key that were read together and are known to belong together. */
+export interface TlsPair {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly fingerprint256: string;
+  readonly validTo: string;
+  readonly subject: string;
+}
+
+/** The part of tls.Server / https.Server that reloading needs. */
+export interface SecureContextTarget {
+  setSecureContext(options: SecureContextOptions): void;
+}
+
+export interface TlsReloadEvent {
+  readonly outcome: "applied" | "rejected";
+  readonly fingerprint256?: string;
+  readonly error?: ConfigError;
+}
+
+export interface WatchTlsFilesOptions extends TlsFiles {
+  readonly server: SecureContextTarget;
+  readonly logger: Logger;
+  /** How often both files are re-read and hashed, whatever fs.watch reports. Default 5 s. */
+  readonly pollIntervalMs?: number;
+  /** Quiet time after a directory event before the files are read. Default 200 ms. */
+  readonly debounceMs?: number;
+  /** Passed with cert and key on every setSecureContext call. Default TLS_SERVER_OPTIONS. */
+  readonly secureContextOptions?: Omit<SecureContextOptions, "cert" | "key">;
+  /** Called after each reload attempt, e.g. to count reloads in a metric. */
+  readonly onReload?: (event: TlsReloadEvent) => void;
+}
+
+export interface TlsWatcher {
+  close(): void;
+}
+
+/**
+ * Reads and checks a certificate/key pair. Throws ConfigError naming the file that is missing,
+ * unreadable or unusable, or saying that the key does not match the certificate.
+ */
+export function readTlsPair(files: TlsFiles): TlsPair {
+  return checkTlsPair(
+    files,
+    readFileOrThrow(files.certFile, "certificate"),
+    readFileOrThrow(files.keyFile, "key"),
+  );
+}
+
+/**
+ * Installs the pair in `server` now (throwing ConfigError at startup if it is unusable), then
+ * installs it again whenever the files change. Directory events catch the atomic `..data`
+ * symlink swap of a Kubernetes Secret volume quickly; polling a content hash catches whatever
+ * fs.watch misses. A pair that is still half-written or mismatched when read again a moment
+ * later is logged at warn and skipped; the server keeps its previous certificate and tries
+ * again when the files next change. Only new handshakes see a new certificate: connections
+ * already open, and requests in flight on them, keep the one they started with.
+ */
+export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
+  const { server, logger, certFile, keyFile } = options;
+  const extra = options.secureContextOptions ?? TLS_SERVER_OPTIONS;
+  const log = logger.child({ component: "tls" });
+
+  const initial = readTlsPair(options);
+  server.setSecureContext({ ...extra, cert: initial.cert, key: initial.key });
+  log.info(describePair(options, initial), "serving TLS certificate");
+
+  // The contents last installed or reported as unusable: nothing to do until they change.
+  let lastSeen = hashContents(initial.cert, initial.key);
+  // Unusable contents seen once. The two files are read separately, so a read can straddle
+  // an update (two renames, a ..data swap, a Secret's old directory being deleted); only
+  // contents that read the same again a debounce later are reported.
+  let suspect: string | null = null;
+  let closed = false;
+  let running: Promise<void> | null = null;
+  let rerun = false;
+  let debounceTimer: NodeJS.Timeout | undefined;
+
+  const reloadIfChanged = async (): Promise<void> => {
+    const contents = await readBoth(options);
+    if (closed || contents.signature === lastSeen) {
+      suspect = null;
+      return;
+    }
+    const outcome = contents.error ?? installPair(contents);
+    if (outcome instanceof ConfigError) {
+      if (suspect !== contents.signature) {
+        suspect = contents.signature;
+        log.debug({ err: outcome }, "TLS files unusable, perhaps mid-update; reading them again");
+        debounce();
+        return;
+      }
+      reportRejected(outcome);
+    } else {
+      log.info(describePair(options, outcome), "reloaded TLS certificate");
+      options.onReload?.({ outcome: "applied", fingerprint256: outcome.fingerprint256 });
+    }
+    lastSeen = contents.signature;
+    suspect = null;
+  };
+
+  const installPair = (contents: FileContents): TlsPair | ConfigError => {
+    try {
+      const pair = checkTlsPair(options, contents.cert, contents.key);
+      server.setSecureContext({ ...extra, cert: pair.cert, key: pair.key });
+      return pair;
+    } catch (e: unknown) {
+      return toConfigError(e, options);
+    }
+  };
+
+  const reportRejected = (error: ConfigError): void => {
+    log.warn(
+      { err: error, certFile, keyFile },
+      "ignoring unusable TLS certificate/key; still serving the previous certificate",
+    );
+    options.onReload?.({ outcome: "rejected", error });
+  };
+
+  // Serialises checks: events that arrive during a check cause exactly one more check.
+  const scheduleCheck = (): void => {
+    if (closed) {
+      return;
+    }
+    if (running !== null) {
+      rerun = true;
+      return;
+    }
+    running = reloadIfChanged()
+      .catch((e: unknown) => {
+        log.error({ err: e }, "TLS reload check failed");
+      })
+      .finally(() => {
+        running = null;
+        if (rerun) {
+          rerun = false;
+          scheduleCheck();
+        }
+      });
+  };
+
+  const debounce = (): void => {
+    clearTimeout(debounceTimer);
+    debounceTimer = setTimeout(scheduleCheck, options.debounceMs ?? DEFAULT_TLS_DEBOUNCE_MS);
+    debounceTimer.unref();
+  };
+
+  const watchers = [...new Set([dirname(certFile), dirname(keyFile)])].flatMap((dir) =>
+    watchDirectory(dir, debounce, log),
+  );
+  const pollTimer = setInterval(
+    scheduleCheck,
+    options.pollIntervalMs ?? DEFAULT_TLS_POLL_INTERVAL_MS,
+  );
+  pollTimer.unref();
+
+  return {
+    close(): void {
+      closed = true;
+      clearInterval(pollTimer);
+      clearTimeout(debounceTimer);
+      for (const watcher of watchers) {
+        watcher.close();
+      }
+    },
+  };
+}
+
+// --- internal ---
+
+interface FileContents {
+  readonly signature: string;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly error?: ConfigError;
+}
+
+function readFileOrThrow(file: string, what: "certificate" | "key"): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e: unknown) {
+    throw new ConfigError(`cannot read TLS ${what} file ${file}: ${describeError(e)}`, {
+      cause: e,
+    });
+  }
+}
+
+async function readBoth(files: TlsFiles): Promise<FileContents> {
+  const empty = Buffer.alloc(0);
+  try {
+    const [cert, key] = await Promise.all([readFile(files.certFile), readFile(files.keyFile)]);
+    return { signature: hashContents(cert, key), cert, key };
+  } catch (e: unknown) {
+    const error = new ConfigError(
+      `cannot read TLS files ${files.certFile}, ${files.keyFile}: ${describeError(e)}`,
+      {
+        cause: e,
+      },
+    );
+    return { signature: `unreadable: ${error.message}`, cert: empty, key: empty, error };
+  }
+}
+
+function checkTlsPair(files: TlsFiles, cert: Buffer, key: Buffer): TlsPair {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch (e: unknown) {
+    throw new ConfigError(
+      `TLS certificate file ${files.certFile} does not hold a PEM certificate: ${describeError(e)}`,
+      {
+        cause: e,
+      },
+    );
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (e: unknown) {
+    throw new ConfigError(
+      `TLS key file ${files.keyFile} does not hold a PEM private key: ${describeError(e)}`,
+      {
+        cause: e,
+      },
+    );
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new ConfigError(
+      `TLS key file ${files.keyFile} does not match certificate ${files.certFile}`,
+    );
+  }
+  try {
+    // The same check setSecureContext makes (chain, key type), without touching the server.
+    createSecureContext({ cert, key });
+  } catch (e: unknown) {
+    throw new ConfigError(
+      `TLS certificate ${files.certFile} and key ${files.keyFile} are not usable together: ${describeError(e)}`,
+      { cause: e },
+    );
+  }
+  return {
+    cert,
+    key,
+    fingerprint256: certificate.fingerprint256,
+    validTo: certificate.validTo,
+    subject: certificate.subject,
+  };
+}
+
+function watchDirectory(dir: string, onEvent: () => void, log: Logger): FSWatcher[] {
+  try {
+    const watcher = watch(dir, { persistent: false }, onEvent);
+    watcher.on("error", (e: unknown) => {
+      log.warn({ err: e, dir }, "stopped watching TLS directory; relying on polling");
+      watcher.close();
+    });
+    return [watcher];
+  } catch (e: unknown) {
+    log.warn({ err: e, dir }, "cannot watch TLS directory; relying on polling");
+    return [];
+  }
+}
+
+function hashContents(cert: Buffer, key: Buffer): string {
+  return createHash("sha256").update(cert).update("\0").update(key).digest("hex");
+}
+
+function describePair(files: TlsFiles, pair: TlsPair): Record<string, string> {
+  return {
+    certFile: files.certFile,
+    keyFile: files.keyFile,
+    subject: pair.subject,
+    fingerprint256: pair.fingerprint256,
+    validTo: pair.validTo,
+  };
+}
+
+function toConfigError(e: unknown, files: TlsFiles): ConfigError {
+  return e instanceof ConfigError
+    ? e
+    : new ConfigError(
+        `cannot use TLS certificate ${files.certFile} with key ${files.keyFile}: ${describeError(e)}`,
+        {
+          cause: e,
+        },
+      );
+}
+
+function describeError(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
