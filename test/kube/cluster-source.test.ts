@@ -1,0 +1,559 @@
+import { describe, expect, it } from "vitest";
+import { LookupError } from "../../src/errors.js";
+import type { FakeApiServer, WatchFault } from "../helpers/fake-apiserver.js";
+import { waitFor } from "../helpers/fake-apiserver.js";
+import { aService, aStatefulSet } from "../helpers/objects.js";
+import { lastWatch, startHarness, startServer, startSource, type Harness } from "./harness.js";
+
+const INFO = 30;
+const WARN = 40;
+
+function setReplicas(server: FakeApiServer, name: string, replicas: number): string {
+  return server.update("statefulsets", "demo", name, (sts) => {
+    (sts["spec"] as Record<string, unknown>)["replicas"] = replicas;
+  });
+}
+
+async function replicasOf(h: Harness, name: string, namespace = "demo"): Promise<unknown> {
+  const result = await h.source.lookup(namespace, name);
+  return result.status === "found" ? result.statefulSet.replicas : result.status;
+}
+
+describe("first sync", () => {
+  it("is not ready until both StatefulSets and Services are listed, then ready", async () => {
+    const server = await startServer();
+    const h = await startSource(server, {}, { sync: false });
+    expect(h.source.isReady()).toBe(false);
+    await h.source.start();
+    expect(h.source.isReady()).toBe(true);
+    expect(h.source.readHealth()).toMatchObject({
+      synced: true,
+      statefulSetsFresh: true,
+      servicesFresh: true,
+      statefulSets: 3,
+      perPodServices: 4,
+    });
+    const synced = h.logs.filter((l) => l.msg === "cache synced" && l.level === INFO);
+    expect(synced.map((l) => [l["resource"], l["count"]]).sort()).toEqual([
+      ["services", 4],
+      ["statefulsets", 3],
+    ]);
+  });
+
+  it.each([
+    { name: "a StatefulSet of the namespace", namespace: "demo", sts: "web", expected: 3 },
+    { name: "the same name in another namespace", namespace: "other", sts: "web", expected: 1 },
+    {
+      name: "a StatefulSet that does not exist",
+      namespace: "demo",
+      sts: "nope",
+      expected: "not-found",
+    },
+    {
+      name: "a namespace that does not exist",
+      namespace: "void",
+      sts: "web",
+      expected: "not-found",
+    },
+  ])("answers from the cache without a live read: $name", async ({ namespace, sts, expected }) => {
+    const h = await startHarness();
+    expect(await replicasOf(h, sts, namespace)).toBe(expected);
+    expect(h.server.readRequests()).toEqual([]);
+  });
+
+  it("keeps only the summary the rules need", async () => {
+    const h = await startHarness();
+    expect(await h.source.lookup("demo", "web")).toEqual({
+      status: "found",
+      statefulSet: {
+        namespace: "demo",
+        name: "web",
+        replicas: 3,
+        start: 0,
+        podLabels: { app: "web" },
+        labels: {},
+      },
+    });
+  });
+
+  it("pages the list with limit and continue", async () => {
+    const server = await startServer((s) => {
+      for (let i = 0; i < 5; i++) s.apply("statefulsets", aStatefulSet({ name: `s${i}` }));
+    });
+    const h = await startSource(server, { pageSize: 2 });
+    const lists = server.listRequests("statefulsets");
+    expect(lists.map((r) => [r.query["limit"], Boolean(r.query["continue"])])).toEqual([
+      ["2", false],
+      ["2", true],
+      ["2", true],
+    ]);
+    expect(await replicasOf(h, "s4")).toBe(2);
+    expect(h.source.readHealth().statefulSets).toBe(5);
+  });
+
+  it("watches from the list's resourceVersion with bookmarks and a jittered timeout", async () => {
+    const server = await startServer();
+    const listVersion = server.resourceVersion();
+    await startSource(server, { watchTimeoutSeconds: 300, random: () => 0.5 });
+    for (const resource of ["statefulsets", "services"] as const) {
+      expect(lastWatch(server, resource)?.query).toEqual({
+        watch: "true",
+        resourceVersion: listVersion,
+        allowWatchBookmarks: "true",
+        timeoutSeconds: "450",
+      });
+    }
+  });
+});
+
+describe("watch events", () => {
+  it.each([
+    {
+      name: "ADDED: a new StatefulSet is found",
+      act: (s: FakeApiServer) =>
+        s.apply("statefulsets", aStatefulSet({ name: "cache", replicas: 4 })),
+      sts: "cache",
+      expected: 4,
+    },
+    {
+      name: "MODIFIED: a scale-up is seen",
+      act: (s: FakeApiServer) => setReplicas(s, "web", 5),
+      sts: "web",
+      expected: 5,
+    },
+    {
+      name: "DELETED: a removed StatefulSet is not found",
+      act: (s: FakeApiServer) => s.remove("statefulsets", "demo", "db"),
+      sts: "db",
+      expected: "not-found",
+    },
+  ])("$name", async ({ act, sts, expected }) => {
+    const h = await startHarness();
+    act(h.server);
+    await waitFor(async () => (await replicasOf(h, sts)) === expected, `${sts} → ${expected}`);
+    expect(h.server.readRequests()).toEqual([]);
+  });
+
+  it.each([
+    {
+      name: "a new per-pod Service is added",
+      act: (s: FakeApiServer) => s.apply("services", aService({ podName: "web-2" })),
+      expected: ["web-0", "web-1", "web-2"],
+    },
+    {
+      name: "a deleted per-pod Service is dropped",
+      act: (s: FakeApiServer) => s.remove("services", "demo", "web-1"),
+      expected: ["web-0"],
+    },
+    {
+      name: "a Service whose selector no longer names a pod is dropped",
+      act: (s: FakeApiServer) =>
+        s.apply("services", aService({ name: "web-0", selector: { app: "web" } })),
+      expected: ["web-1"],
+    },
+  ])("Services: $name", async ({ act, expected }) => {
+    const h = await startHarness();
+    act(h.server);
+    await waitFor(
+      async () =>
+        JSON.stringify((await h.source.perPodServices("demo", "web")).map((s) => s.name)) ===
+        JSON.stringify(expected),
+      `per-pod Services ${expected.join(",")}`,
+    );
+    expect(h.server.readRequests()).toEqual([]);
+  });
+});
+
+describe("resuming a watch", () => {
+  it.each([
+    {
+      name: "a dropped connection resumes from the last event's resourceVersion",
+      lastSeen: (s: FakeApiServer) => setReplicas(s, "web", 4),
+      interrupt: (s: FakeApiServer) => {
+        s.dropWatches("statefulsets");
+      },
+      restartReason: "failed",
+    },
+    {
+      name: "a dropped connection resumes from a bookmark's resourceVersion",
+      lastSeen: (s: FakeApiServer) => {
+        s.apply("services", aService({ podName: "web-2" }));
+        s.sendBookmark("statefulsets");
+        return s.resourceVersion();
+      },
+      interrupt: (s: FakeApiServer) => {
+        s.dropWatches("statefulsets");
+      },
+      restartReason: "failed",
+    },
+    {
+      name: "an ERROR event other than 410 resumes from the last resourceVersion",
+      lastSeen: (s: FakeApiServer) => setReplicas(s, "web", 4),
+      interrupt: (s: FakeApiServer) => {
+        s.failNextWatch("statefulsets", {
+          kind: "error-event",
+          code: 500,
+          reason: "InternalError",
+        });
+        s.dropWatches("statefulsets");
+      },
+      restartReason: "failed",
+    },
+  ])("$name, without a relist", async ({ lastSeen, interrupt, restartReason }) => {
+    const h = await startHarness();
+    const expectedVersion = lastSeen(h.server);
+    await waitFor(
+      () => h.source.readHealth().resourceVersions.statefulSets === expectedVersion,
+      `the watch at resourceVersion ${expectedVersion}`,
+    );
+    const watchesBefore = h.server.watchRequests("statefulsets").length;
+    interrupt(h.server);
+    await waitFor(
+      () =>
+        h.server.watchRequests("statefulsets").length >= watchesBefore + 1 &&
+        h.server.activeWatches("statefulsets") === 1,
+      "a new watch",
+    );
+    const resumed = h.server.watchRequests("statefulsets").slice(watchesBefore);
+    expect(resumed.map((r) => r.query["resourceVersion"])).toEqual(
+      resumed.map(() => expectedVersion),
+    );
+    expect(h.server.listRequests("statefulsets")).toHaveLength(1);
+    expect(h.metrics.calls).toContain(`watch-restart statefulsets ${restartReason}`);
+  });
+
+  it("delivers the changes made while the connection was down once it resumes", async () => {
+    const h = await startHarness();
+    h.server.dropWatches("statefulsets");
+    setReplicas(h.server, "web", 7);
+    h.server.remove("statefulsets", "demo", "db");
+    await waitFor(async () => (await replicasOf(h, "web")) === 7, "web scaled to 7");
+    expect(await replicasOf(h, "db")).toBe("not-found");
+    expect(h.server.listRequests("statefulsets")).toHaveLength(1);
+    expect(h.logs.some((l) => l.level === WARN && l.msg.startsWith("watch failed") && l.err)).toBe(
+      true,
+    );
+  });
+
+  it("renews the watch when the server ends it after timeoutSeconds", async () => {
+    const h = await startHarness({ watchTimeoutSeconds: 1 });
+    const version = setReplicas(h.server, "web", 4);
+    await waitFor(() => h.server.watchRequests("statefulsets").length >= 2, "a renewed watch");
+    expect(lastWatch(h.server, "statefulsets")?.query["resourceVersion"]).toBe(version);
+    expect(h.server.listRequests("statefulsets")).toHaveLength(1);
+    expect(h.metrics.calls).toContain("watch-restart statefulsets server-closed");
+  });
+});
+
+describe("410 Gone", () => {
+  const faults: { name: string; fault: WatchFault }[] = [
+    {
+      name: "an ERROR event with a Status code 410 Expired",
+      fault: { kind: "error-event", code: 410, reason: "Expired" },
+    },
+    { name: "an HTTP 410 answer", fault: { kind: "http", status: 410, reason: "Gone" } },
+  ];
+
+  it.each(faults)("relists after $name", async ({ fault }) => {
+    const h = await startHarness();
+    h.server.failNextWatch("statefulsets", fault);
+    h.server.dropWatches("statefulsets");
+    await waitFor(() => h.server.listRequests("statefulsets").length === 2, "a relist");
+    await waitFor(() => h.source.readHealth().statefulSetsFresh, "fresh again");
+    expect(h.metrics.calls).toContain("relist statefulsets");
+    expect(h.logs.some((l) => l.level === INFO && l.msg.includes("relisting"))).toBe(true);
+    expect(h.logs.some((l) => l.msg === "cache relisted")).toBe(true);
+  });
+
+  it("after a relist, a scale-down and a delete missed while the watch was down are reflected", async () => {
+    const h = await startHarness();
+    h.server.dropWatches("statefulsets");
+    setReplicas(h.server, "web", 1);
+    h.server.remove("statefulsets", "demo", "db");
+    h.server.compact();
+    await waitFor(
+      () =>
+        h.source.readHealth().statefulSetsFresh &&
+        h.server.listRequests("statefulsets").length === 2,
+      "a fresh cache after the relist",
+    );
+    // Answered from the relisted cache, not by live reads.
+    const liveReads = h.server.readRequests().length;
+    expect(await replicasOf(h, "web")).toBe(1);
+    expect(await replicasOf(h, "db")).toBe("not-found");
+    expect(h.server.readRequests()).toHaveLength(liveReads);
+    expect(h.source.readHealth().statefulSets).toBe(2);
+    const gone = h.server.watchRequests("statefulsets")[1];
+    expect(Number(gone?.query["resourceVersion"])).toBeLessThan(Number(h.server.resourceVersion()));
+  });
+});
+
+describe("freshness", () => {
+  it("stays fresh while bookmarks arrive although nothing changes", async () => {
+    const h = await startHarness({ staleAfterMs: 400 });
+    const timer = setInterval(() => {
+      h.server.sendBookmark();
+    }, 50);
+    try {
+      const until = Date.now() + 1_000;
+      await waitFor(() => {
+        expect(h.source.readHealth()).toMatchObject({
+          statefulSetsFresh: true,
+          servicesFresh: true,
+        });
+        return Date.now() > until;
+      }, "more than two stale windows");
+    } finally {
+      clearInterval(timer);
+    }
+    expect(await replicasOf(h, "web")).toBe(3);
+    expect(h.server.readRequests()).toEqual([]);
+    expect(h.server.watchRequests("statefulsets")).toHaveLength(1);
+  });
+
+  it("goes stale when a watch falls silent, reads live, and replaces the watch", async () => {
+    const h = await startHarness({ staleAfterMs: 300 });
+    h.server.stallWatches();
+    setReplicas(h.server, "web", 6);
+    expect(await replicasOf(h, "web")).toBe(3);
+    await waitFor(() => !h.source.readHealth().statefulSetsFresh, "stale cache");
+    expect(await replicasOf(h, "web")).toBe(6);
+    expect(h.server.readRequests().map((r) => r.path)).toEqual([
+      "/apis/apps/v1/namespaces/demo/statefulsets/web",
+    ]);
+    await waitFor(() => h.server.watchRequests("statefulsets").length >= 2, "a replaced watch");
+    expect(h.metrics.calls).toContain("watch-restart statefulsets silent");
+    expect(h.metrics.calls).toContain("live-read statefulset found");
+  });
+
+  it("is fresh again after the replaced watch sees an event", async () => {
+    const h = await startHarness({ staleAfterMs: 200 });
+    h.server.stallWatches();
+    await waitFor(() => h.server.watchRequests("statefulsets").length >= 2, "a replaced watch");
+    h.server.stallWatches(false);
+    await waitFor(() => h.server.liveWatches("statefulsets") === 1, "a live watch");
+    h.server.sendBookmark("statefulsets");
+    await waitFor(() => h.source.readHealth().statefulSetsFresh, "fresh cache");
+    expect(h.server.listRequests("statefulsets")).toHaveLength(1);
+  });
+
+  it("reads live while the watch is known to be broken, and trusts the cache again once it resumes", async () => {
+    const h = await startHarness({ staleAfterMs: 60_000 });
+    h.server.refuseWatches("statefulsets", 500);
+    h.server.dropWatches("statefulsets");
+    setReplicas(h.server, "web", 8);
+    await waitFor(() => !h.source.readHealth().statefulSetsFresh, "the broken watch noticed");
+    expect(await replicasOf(h, "web")).toBe(8);
+    expect(h.server.readRequests()).toHaveLength(1);
+    h.server.refuseWatches("statefulsets", null);
+    await waitFor(() => h.source.readHealth().statefulSetsFresh, "the watch resumed");
+    expect(await replicasOf(h, "web")).toBe(8);
+    expect(h.server.readRequests()).toHaveLength(1);
+    expect(h.server.listRequests("statefulsets")).toHaveLength(1);
+  });
+
+  it("reads live before the first sync", async () => {
+    const server = await startServer();
+    server.failLists(500);
+    const h = await startSource(server, {}, { sync: false });
+    void h.source.start();
+    expect(await replicasOf(h, "web")).toBe(3);
+    expect(server.readRequests()).toHaveLength(1);
+  });
+});
+
+describe("lookupLive", () => {
+  it.each([
+    {
+      name: "an existing StatefulSet is found",
+      sts: "web",
+      setup: () => undefined,
+      expected: { status: "found" },
+    },
+    {
+      name: "a 404 NotFound is not-found",
+      sts: "nope",
+      setup: () => undefined,
+      expected: { status: "not-found" },
+    },
+    {
+      name: "a 500 is unavailable with a reason",
+      sts: "web",
+      setup: (s: FakeApiServer) => {
+        s.failReads(500);
+      },
+      expected: {
+        status: "unavailable",
+        reason:
+          "cannot read StatefulSet demo/web: the API server answered HTTP 500 InternalError: etcd is down",
+      },
+    },
+    {
+      name: "a 404 that does not name the StatefulSet (a proxy, a wrong path) is unavailable",
+      sts: "web",
+      setup: (s: FakeApiServer) => {
+        s.failReads(404, "NotFound");
+      },
+      expected: {
+        status: "unavailable",
+        reason:
+          "cannot read StatefulSet demo/web: the API server answered HTTP 404 NotFound: etcd is down",
+      },
+    },
+    {
+      name: "a 403 is unavailable with a reason",
+      sts: "web",
+      setup: (s: FakeApiServer) => {
+        s.failReads(403, "Forbidden");
+      },
+      expected: {
+        status: "unavailable",
+        reason: expect.stringContaining("the API server answered HTTP 403 Forbidden"),
+      },
+    },
+  ])("$name", async ({ sts, setup, expected }) => {
+    const h = await startHarness();
+    setup(h.server);
+    expect(await h.source.lookupLive("demo", sts)).toMatchObject(expected);
+    expect(h.server.readRequests().map((r) => r.path)).toEqual([
+      `/apis/apps/v1/namespaces/demo/statefulsets/${sts}`,
+    ]);
+  });
+
+  it("gives up at its deadline and closes the connection", async () => {
+    const h = await startHarness({ liveReadTimeoutMs: 150 });
+    const connectionsBefore = h.server.openConnections();
+    h.server.delayReads(5_000);
+    const started = Date.now();
+    const result = await h.source.lookupLive("demo", "web");
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(result).toEqual({
+      status: "unavailable",
+      reason: "cannot read StatefulSet demo/web from the API server: no answer within 150 ms",
+    });
+    await waitFor(() => h.server.openConnections() === connectionsBefore, "the connection closed");
+    expect(h.logs.some((l) => l.level === WARN && l.err)).toBe(true);
+  });
+
+  it("confirms with the API server even when the cache is fresh", async () => {
+    const h = await startHarness();
+    h.server.stallWatches();
+    setReplicas(h.server, "web", 9);
+    expect(await replicasOf(h, "web")).toBe(3);
+    const live = await h.source.lookupLive("demo", "web");
+    expect(live.status === "found" && live.statefulSet.replicas).toBe(9);
+  });
+});
+
+describe("readiness", () => {
+  it("stays not ready while the list fails and becomes ready when it succeeds", async () => {
+    const server = await startServer();
+    server.failLists(500);
+    const h = await startSource(server, {}, { sync: false });
+    const started = h.source.start();
+    await waitFor(() => server.listRequests("statefulsets").length >= 3, "retried lists");
+    expect(h.source.isReady()).toBe(false);
+    expect(h.logs.some((l) => l.level === WARN && l.err?.message.includes("HTTP 500"))).toBe(true);
+    server.failLists(null);
+    await started;
+    expect(h.source.isReady()).toBe(true);
+  });
+
+  it("resolves start when closed before the first sync, and stays not ready", async () => {
+    const server = await startServer();
+    server.failLists(500);
+    const h = await startSource(server, {}, { sync: false });
+    const started = h.source.start();
+    await waitFor(() => server.listRequests("statefulsets").length >= 1, "a list");
+    await h.source.close();
+    await started;
+    expect(h.source.isReady()).toBe(false);
+  });
+});
+
+describe("perPodServices", () => {
+  it.each([
+    {
+      name: "the Services of one StatefulSet, by ordinal",
+      namespace: "demo",
+      sts: "web",
+      expected: ["web-0", "web-1"],
+    },
+    {
+      name: "a StatefulSet whose name ends in digits",
+      namespace: "demo",
+      sts: "redis-2",
+      expected: ["redis-2-0"],
+    },
+    { name: "not another StatefulSet's by prefix", namespace: "demo", sts: "redis", expected: [] },
+    { name: "nothing from another namespace", namespace: "other", sts: "web", expected: [] },
+  ])("from the cache: $name", async ({ namespace, sts, expected }) => {
+    const h = await startHarness();
+    const services = await h.source.perPodServices(namespace, sts);
+    expect(services.map((s) => s.name)).toEqual(expected);
+    expect(services.every((s) => s.namespace === namespace && s.target.statefulSet === sts)).toBe(
+      true,
+    );
+    expect(h.server.readRequests()).toEqual([]);
+  });
+
+  it("lists the namespace live when the Service cache is stale", async () => {
+    const h = await startHarness({ staleAfterMs: 200 });
+    h.server.stallWatches();
+    h.server.apply("services", aService({ podName: "web-2" }));
+    await waitFor(() => !h.source.readHealth().servicesFresh, "stale Service cache");
+    const services = await h.source.perPodServices("demo", "web");
+    expect(services.map((s) => [s.name, s.target.ordinal])).toEqual([
+      ["web-0", 0],
+      ["web-1", 1],
+      ["web-2", 2],
+    ]);
+    expect(h.server.readRequests().map((r) => r.path)).toEqual([
+      "/api/v1/namespaces/demo/services",
+    ]);
+    expect(h.metrics.calls).toContain("live-read services listed");
+  });
+
+  it("rejects with a LookupError naming the namespace when the live list fails", async () => {
+    const h = await startHarness({ staleAfterMs: 200 });
+    h.server.stallWatches();
+    h.server.failReads(503);
+    await waitFor(() => !h.source.readHealth().servicesFresh, "stale Service cache");
+    const failure = h.source.perPodServices("demo", "web");
+    await expect(failure).rejects.toBeInstanceOf(LookupError);
+    await expect(failure).rejects.toThrow(/Services in namespace demo.*HTTP 503/);
+  });
+});
+
+describe("close", () => {
+  it("stops the watches and leaves no timers or sockets behind", async () => {
+    const before = countResources();
+    const server = await startServer();
+    // Long enough that a timer left behind would still be pending when we count.
+    const h = await startSource(server, { staleAfterMs: 60_000, liveReadTimeoutMs: 60_000 });
+    h.server.delayReads(10_000);
+    const pending = h.source.lookupLive("demo", "web");
+    await waitFor(() => server.readRequests().length === 1, "a pending live read");
+    await h.source.close();
+    expect(await pending).toMatchObject({ status: "unavailable" });
+    await waitFor(
+      () => server.openConnections() === 0 && server.activeWatches() === 0,
+      "no connections",
+    );
+    expect(h.source.isReady()).toBe(false);
+    expect(await h.source.lookup("demo", "web")).toMatchObject({ status: "unavailable" });
+    await server.close();
+    await waitFor(() => {
+      const after = countResources();
+      return after.timers <= before.timers && after.sockets <= before.sockets;
+    }, "resources back to where they were");
+  });
+});
+
+function countResources(): { timers: number; sockets: number } {
+  const info = process.getActiveResourcesInfo();
+  return {
+    timers: info.filter((r) => r === "Timeout").length,
+    sockets: info.filter((r) => r === "TCPSocketWrap" || r === "TCPServerWrap").length,
+  };
+}
