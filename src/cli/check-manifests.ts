@@ -1,0 +1,233 @@
+import type { InputProblem, ManifestDocument, SourcePosition } from "../manifests/read.js";
+import {
+  evaluateService,
+  evaluateStatefulSetChange,
+  parsePodTarget,
+  readPodNameSelector,
+  summarizeStatefulSet,
+  type Finding,
+  type FindingSeverity,
+  type PolicyConfig,
+  type RuleId,
+  type StatefulSetLookup,
+} from "../policy/index.js";
+import { readMap } from "../policy/raw-object.js";
+import type { StatefulSetResolver } from "./statefulset-resolver.js";
+
+/** One finding placed in a file; the `--output json` shape (docs/cli-output.md). */
+export interface ReportFinding {
+  readonly rule: RuleId;
+  readonly severity: FindingSeverity;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+  readonly fixable: boolean;
+}
+
+/** An object that was checked (a per-pod Service, or a StatefulSet with findings): a JUnit test case. */
+export interface CheckedObject {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly findings: readonly ReportFinding[];
+}
+
+export interface CheckSummary {
+  readonly objects: number;
+  readonly perPodServices: number;
+  readonly errors: number;
+  readonly warnings: number;
+}
+
+export interface CheckReport {
+  readonly summary: CheckSummary;
+  /** In input order: file by file, then by line and column. */
+  readonly findings: readonly ReportFinding[];
+  readonly checked: readonly CheckedObject[];
+  /** Lookups that could not be answered (the cluster was unreachable). */
+  readonly problems: readonly InputProblem[];
+}
+
+export interface CheckOptions {
+  readonly config: PolicyConfig;
+  readonly defaultNamespace: string;
+  readonly resolver: StatefulSetResolver;
+}
+
+// Live lookups run a few at a time: fast enough, and gentle with the API server.
+const LOOKUP_CONCURRENCY = 8;
+const UNNAMED = "<unnamed>";
+
+/** Evaluates every per-pod Service and StatefulSet of the inputs with the policy engine. */
+export async function checkManifests(
+  documents: readonly ManifestDocument[],
+  options: CheckOptions,
+): Promise<CheckReport> {
+  const lookups = await resolveTargets(documents, options.resolver);
+  const checked: CheckedObject[] = [];
+  const problems: InputProblem[] = [];
+  for (const doc of documents) {
+    if (isCoreService(doc)) {
+      const result = checkService(doc, lookups, options.config);
+      if (!result) continue;
+      checked.push(result.checked);
+      if (result.problem) problems.push(result.problem);
+    } else if (doc.kind === "StatefulSet") {
+      const result = await checkStatefulSet(doc, options);
+      if (result.checked) checked.push(result.checked);
+      if (result.problem) problems.push(result.problem);
+    }
+  }
+  const findings = checked.flatMap((c) => c.findings);
+  return {
+    summary: {
+      objects: documents.length,
+      perPodServices: checked.filter((c) => c.kind === "Service").length,
+      errors: findings.filter((f) => f.severity === "error").length,
+      warnings: findings.filter((f) => f.severity === "warning").length,
+    },
+    findings,
+    checked,
+    problems,
+  };
+}
+
+export function isCoreService(doc: ManifestDocument): boolean {
+  return doc.kind === "Service" && doc.apiVersion === "v1";
+}
+
+/** The StatefulSet each per-pod Service names, looked up once per `<namespace>/<name>`. */
+async function resolveTargets(
+  documents: readonly ManifestDocument[],
+  resolver: StatefulSetResolver,
+): Promise<Map<string, StatefulSetLookup>> {
+  const keys = new Map<string, { namespace: string; name: string }>();
+  for (const doc of documents) {
+    if (!isCoreService(doc)) continue;
+    const target = readTarget(doc);
+    if (target) keys.set(`${doc.namespace}/${target}`, { namespace: doc.namespace, name: target });
+  }
+  const lookups = new Map<string, StatefulSetLookup>();
+  const pending = [...keys.entries()];
+  const worker = async (): Promise<void> => {
+    for (let next = pending.shift(); next; next = pending.shift()) {
+      const [key, { namespace, name }] = next;
+      lookups.set(key, await resolver.lookup(namespace, name));
+    }
+  };
+  await Promise.all(Array.from({ length: LOOKUP_CONCURRENCY }, worker));
+  return lookups;
+}
+
+function readTarget(doc: ManifestDocument): string | undefined {
+  const selector = readPodNameSelector(doc.object);
+  return selector ? parsePodTarget(selector.value)?.statefulSet : undefined;
+}
+
+function checkService(
+  doc: ManifestDocument,
+  lookups: ReadonlyMap<string, StatefulSetLookup>,
+  config: PolicyConfig,
+): { checked: CheckedObject; problem?: InputProblem } | null {
+  const target = readTarget(doc);
+  const lookup: StatefulSetLookup = (target && lookups.get(`${doc.namespace}/${target}`)) || {
+    status: "not-found",
+  };
+  const evaluation = evaluateService(
+    doc.object,
+    { operation: "CREATE", lookup, namespace: doc.namespace },
+    config,
+  );
+  if (!evaluation.perPod) return null;
+  const checked = toCheckedObject(doc, evaluation.findings);
+  if (lookup.status !== "unavailable") return { checked };
+  const at = doc.locate(SELECTOR_PATH, "value");
+  return {
+    checked,
+    problem: {
+      file: doc.file,
+      ...at,
+      severity: "error",
+      message: `Service ${doc.namespace}/${doc.name ?? UNNAMED}: ${lookup.reason}`,
+    },
+  };
+}
+
+const SELECTOR_PATH = ["spec", "selector", "statefulset.kubernetes.io/pod-name"];
+
+async function checkStatefulSet(
+  doc: ManifestDocument,
+  options: CheckOptions,
+): Promise<{ checked?: CheckedObject; problem?: InputProblem }> {
+  const sts = summarizeStatefulSet(doc.object, options.defaultNamespace);
+  if (!sts) return {};
+  try {
+    const services = await options.resolver.perPodServices(sts.namespace, sts.name);
+    const findings = evaluateStatefulSetChange(sts, services, options.config);
+    return findings.length > 0 ? { checked: toCheckedObject(doc, findings) } : {};
+  } catch (error: unknown) {
+    return {
+      problem: {
+        file: doc.file,
+        ...doc.locate(["metadata", "name"], "value"),
+        severity: "error",
+        message: `StatefulSet ${sts.namespace}/${sts.name}: ${(error as Error).message}`,
+      },
+    };
+  }
+}
+
+function toCheckedObject(doc: ManifestDocument, findings: readonly Finding[]): CheckedObject {
+  const name = doc.name ?? UNNAMED;
+  const placed = findings
+    .map((f): ReportFinding => ({
+      rule: f.rule,
+      severity: f.severity,
+      kind: doc.kind,
+      namespace: doc.namespace,
+      name,
+      file: doc.file,
+      ...locateFinding(doc, f),
+      message: f.message,
+      fixable: f.fixable,
+    }))
+    .sort((a, b) => a.line - b.line || a.column - b.column || a.rule.localeCompare(b.rule));
+  return {
+    kind: doc.kind,
+    namespace: doc.namespace,
+    name,
+    file: doc.file,
+    ...doc.locate(["metadata", "name"], "value"),
+    findings: placed,
+  };
+}
+
+/**
+ * Where a finding points: the selector value for the selector rules (the wrong text is the
+ * value), otherwise the key of the field at fault. When `externalTrafficPolicy` is absent,
+ * the `type` (or `externalIPs`) that makes the Service external is the line to look at; for
+ * labels, `metadata.labels` when it exists.
+ */
+export function locateFinding(doc: ManifestDocument, finding: Finding): SourcePosition {
+  const path = finding.path;
+  if (path[0] === "spec" && path[1] === "selector") return doc.locate(path, "value");
+  const spec = readMap(doc.object, "spec");
+  if (finding.rule === "external-traffic-policy" && path.length === 1 && spec) {
+    if (spec["type"] !== undefined) return doc.locate(["spec", "type"], "key");
+    if (spec["externalIPs"] !== undefined) return doc.locate(["spec", "externalIPs"], "key");
+  }
+  if (
+    finding.rule === "missing-labels" &&
+    readMap(doc.object, "metadata")?.["labels"] !== undefined
+  ) {
+    return doc.locate(["metadata", "labels"], "key");
+  }
+  return doc.locate(path, "key");
+}

@@ -1,0 +1,99 @@
+import { Command, Option } from "commander";
+import { readManifests, type InputProblem } from "../../manifests/read.js";
+import type { PolicyConfig } from "../../policy/types.js";
+import { checkManifests, type CheckReport } from "../check-manifests.js";
+import { EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
+import { addPolicyOptions, preparePolicy, type PolicyFlags } from "../policy-options.js";
+import { renderGithub } from "../reports/github.js";
+import { renderJson } from "../reports/json.js";
+import { renderJunit } from "../reports/junit.js";
+import { renderSarif } from "../reports/sarif.js";
+import { renderProblems, renderText } from "../reports/text.js";
+import { createStatefulSetResolver } from "../statefulset-resolver.js";
+import { readToolInfo } from "../tool-info.js";
+
+export const OUTPUT_FORMATS = ["text", "json", "sarif", "github", "junit"] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+interface CheckFlags extends PolicyFlags {
+  readonly output: OutputFormat;
+  readonly strict?: boolean;
+}
+
+export function checkCommand(io: CliIo, setExitCode: SetExitCode): Command {
+  const command = new Command("check")
+    .description(
+      "Check per-pod StatefulSet Services in manifests: files, directories (recursively: " +
+        ".yaml, .yml, .json) and - for standard input.\n" +
+        "Exit status: 0 clean, 1 errors (or warnings with --strict), 2 usage or input errors.",
+    )
+    .argument("<paths...>", "manifest files, directories, or - for standard input")
+    .addOption(
+      new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("text"),
+    )
+    .option("--strict", "fail (exit 1) on warnings too");
+  return addPolicyOptions(command).action(async (paths: string[], flags: CheckFlags) => {
+    setExitCode(await runCheck(paths, flags, io));
+  });
+}
+
+async function runCheck(paths: readonly string[], flags: CheckFlags, io: CliIo): Promise<number> {
+  const setup = await preparePolicy(flags, io);
+  try {
+    const read = await readManifests(paths, {
+      cwd: io.cwd,
+      stdin: io.stdin,
+      defaultNamespace: flags.namespace,
+    });
+    const report = await checkManifests(read.documents, {
+      config: setup.config.policy,
+      defaultNamespace: flags.namespace,
+      resolver: createStatefulSetResolver(read.documents, flags.namespace, setup.cluster?.source),
+    });
+    const problems = [...read.problems, ...report.problems];
+    io.stdout.write(await render(flags.output, report, problems, setup.config.policy, io));
+    // Annotations already carry the problems; every other format keeps stdout machine-readable.
+    if (flags.output !== "github") io.stderr.write(renderProblems(problems));
+    return toExitCode(report, problems, flags.strict === true);
+  } finally {
+    await setup.cluster?.close();
+  }
+}
+
+async function render(
+  format: OutputFormat,
+  report: CheckReport,
+  problems: readonly InputProblem[],
+  policy: PolicyConfig,
+  io: CliIo,
+): Promise<string> {
+  switch (format) {
+    case "text":
+      return renderText(report, { color: isColorTerminal(io) });
+    case "json":
+      return renderJson(report);
+    case "sarif":
+      return renderSarif(report, problems, { tool: await readToolInfo(), policy, cwd: io.cwd });
+    case "github":
+      return renderGithub(report, problems);
+    case "junit":
+      return renderJunit(report, problems);
+  }
+}
+
+/** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
+function isColorTerminal(io: CliIo): boolean {
+  const noColor = io.env["NO_COLOR"];
+  return io.stdout.isTTY === true && (noColor === undefined || noColor === "");
+}
+
+function toExitCode(
+  report: CheckReport,
+  problems: readonly InputProblem[],
+  strict: boolean,
+): number {
+  if (problems.some((p) => p.severity === "error")) return EXIT_USAGE;
+  const { errors, warnings } = report.summary;
+  if (errors > 0 || (strict && warnings > 0)) return EXIT_FINDINGS;
+  return EXIT_OK;
+}

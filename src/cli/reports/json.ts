@@ -1,0 +1,29 @@
+import type { CheckReport, ReportFinding } from "../check-manifests.js";
+
+/**
+ * `--output json`: `{summary, findings}` exactly as DESIGN.md and docs/rules.md ("JSON output")
+ * describe. Keys are written in a fixed order so the output diffs cleanly between runs.
+ */
+export function renderJson(report: CheckReport): string {
+  const { objects, perPodServices, errors, warnings } = report.summary;
+  const document = {
+    summary: { objects, perPodServices, errors, warnings },
+    findings: report.findings.map(toJsonFinding),
+  };
+  return `${JSON.stringify(document, null, 2)}\n`;
+}
+
+function toJsonFinding(f: ReportFinding): ReportFinding {
+  return {
+    rule: f.rule,
+    severity: f.severity,
+    kind: f.kind,
+    namespace: f.namespace,
+    name: f.name,
+    file: f.file,
+    line: f.line,
+    column: f.column,
+    message: f.message,
+    fixable: f.fixable,
+  };
+}

@@ -1,0 +1,76 @@
+import type { InputProblem } from "../../manifests/read.js";
+import type { CheckReport, ReportFinding } from "../check-manifests.js";
+
+export interface TextOptions {
+  /** ANSI colours: only when writing to a terminal. */
+  readonly color: boolean;
+}
+
+type Style = "bold" | "dim" | "red" | "yellow" | "green" | "underline";
+
+const ANSI: Record<Style, [string, string]> = {
+  bold: ["\u001b[1m", "\u001b[22m"],
+  dim: ["\u001b[2m", "\u001b[22m"],
+  red: ["\u001b[31m", "\u001b[39m"],
+  yellow: ["\u001b[33m", "\u001b[39m"],
+  green: ["\u001b[32m", "\u001b[39m"],
+  underline: ["\u001b[4m", "\u001b[24m"],
+};
+
+/**
+ * Findings grouped by file, one aligned line each (`line:column  severity  rule  message`),
+ * then one summary line. Files appear in input order.
+ */
+export function renderText(report: CheckReport, options: TextOptions): string {
+  const paint = (style: Style, text: string): string =>
+    options.color ? `${ANSI[style][0]}${text}${ANSI[style][1]}` : text;
+  const byFile = new Map<string, ReportFinding[]>();
+  for (const finding of report.findings) {
+    const list = byFile.get(finding.file) ?? [];
+    list.push(finding);
+    byFile.set(finding.file, list);
+  }
+  const out: string[] = [];
+  for (const [file, findings] of byFile) {
+    out.push(paint("underline", file));
+    const positions = findings.map((f) => `${f.line}:${f.column}`);
+    const width = Math.max(...positions.map((p) => p.length));
+    const ruleWidth = Math.max(...findings.map((f) => f.rule.length));
+    findings.forEach((f, i) => {
+      const severity =
+        f.severity === "error" ? paint("red", "error  ") : paint("yellow", "warning");
+      const fixable = f.fixable ? paint("dim", " (fixable)") : "";
+      out.push(
+        `  ${paint("dim", (positions[i] ?? "").padEnd(width))}  ${severity}  ` +
+          `${f.rule.padEnd(ruleWidth)}  ${f.message}${fixable}`,
+      );
+    });
+    out.push("");
+  }
+  out.push(summarize(report, paint));
+  return `${out.join("\n")}\n`;
+}
+
+function summarize(report: CheckReport, paint: (style: Style, text: string) => string): string {
+  const { objects, perPodServices, errors, warnings } = report.summary;
+  const scope = `${pluralize(perPodServices, "per-pod Service")} in ${pluralize(objects, "object")}`;
+  if (errors === 0 && warnings === 0) return paint("green", `No problems: ${scope} checked.`);
+  const fixable = report.findings.filter((f) => f.fixable).length;
+  const counts = `${pluralize(errors, "error")}, ${pluralize(warnings, "warning")}`;
+  const hint = fixable > 0 ? `; ${fixable} fixable with \`stsguard fix\`` : "";
+  return paint("bold", `${paint(errors > 0 ? "red" : "yellow", counts)} in ${scope}${hint}.`);
+}
+
+/** `file:line:column: severity: message`, the form compilers use, for stderr. */
+export function renderProblems(problems: readonly InputProblem[]): string {
+  return problems
+    .map((p) => {
+      const at = p.line === undefined ? p.file : `${p.file}:${p.line}:${p.column ?? 1}`;
+      return `${at}: ${p.severity}: ${p.message}\n`;
+    })
+    .join("");
+}
+
+export function pluralize(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

@@ -1,0 +1,68 @@
+import type { ManifestDocument } from "../manifests/read.js";
+import { summarizePerPodService, summarizeStatefulSet } from "../policy/index.js";
+import type {
+  PerPodServiceSummary,
+  StatefulSetLookup,
+  StatefulSetSummary,
+} from "../policy/types.js";
+import type { StatefulSetSource } from "../statefulsets/source.js";
+
+/**
+ * The StatefulSets (and per-pod Services) a check sees: every one in the inputs, whatever
+ * their file or document order, and, with `--cluster`, the live cluster for names the
+ * inputs lack. Manifests win over the cluster: they are what is about to be applied.
+ */
+export interface StatefulSetResolver {
+  lookup(namespace: string, name: string): Promise<StatefulSetLookup>;
+  /** Per-pod Services of a StatefulSet: those in the inputs plus, with a cluster, the live ones. */
+  perPodServices(namespace: string, statefulSet: string): Promise<PerPodServiceSummary[]>;
+}
+
+export function createStatefulSetResolver(
+  documents: readonly ManifestDocument[],
+  defaultNamespace: string,
+  live: StatefulSetSource | undefined,
+): StatefulSetResolver {
+  const statefulSets = new Map<string, StatefulSetSummary>();
+  const services = new Map<string, PerPodServiceSummary[]>();
+  for (const doc of documents) {
+    if (doc.kind === "StatefulSet") {
+      const summary = summarizeStatefulSet(doc.object, defaultNamespace);
+      // The first definition wins, as for duplicates reported by readManifests.
+      if (summary) {
+        const key = `${summary.namespace}/${summary.name}`;
+        if (!statefulSets.has(key)) statefulSets.set(key, summary);
+      }
+    } else if (doc.kind === "Service" && doc.apiVersion === "v1") {
+      const summary = summarizePerPodService(doc.object, defaultNamespace);
+      if (summary) {
+        const key = `${summary.namespace}/${summary.target.statefulSet}`;
+        const list = services.get(key);
+        if (list) list.push(summary);
+        else services.set(key, [summary]);
+      }
+    }
+  }
+  const liveLookups = new Map<string, Promise<StatefulSetLookup>>();
+  return {
+    lookup(namespace, name) {
+      const key = `${namespace}/${name}`;
+      const found = statefulSets.get(key);
+      if (found) return Promise.resolve({ status: "found", statefulSet: found });
+      if (!live) return Promise.resolve({ status: "not-found" });
+      let pending = liveLookups.get(key);
+      if (!pending) {
+        pending = live.lookupLive(namespace, name);
+        liveLookups.set(key, pending);
+      }
+      return pending;
+    },
+    async perPodServices(namespace, statefulSet) {
+      const inFiles = services.get(`${namespace}/${statefulSet}`) ?? [];
+      if (!live) return inFiles;
+      const names = new Set(inFiles.map((s) => s.name));
+      const inCluster = await live.perPodServices(namespace, statefulSet);
+      return [...inFiles, ...inCluster.filter((s) => !names.has(s.name))];
+    },
+  };
+}
