@@ -1,0 +1,218 @@
+import { Command, Option } from "commander";
+import { parseKubeVersion } from "../../config/config.js";
+import { ConfigError, UsageError } from "../../errors.js";
+import { parseLogLevel } from "../../observability/logger.js";
+import type { ServeSettings } from "../../server/serve.js";
+import { EXIT_OK, type CliIo, type SetExitCode } from "../io.js";
+
+/** Every serve flag has a matching environment variable; a flag wins over its variable. */
+const SERVE_OPTIONS = [
+  {
+    key: "port",
+    flags: "--port <port>",
+    env: "STSGUARD_PORT",
+    fallback: "8443",
+    help: "HTTPS port for admission",
+  },
+  {
+    key: "host",
+    flags: "--host <address>",
+    env: "STSGUARD_HOST",
+    fallback: undefined,
+    help: "address to listen on (default: every interface)",
+  },
+  {
+    key: "tlsCert",
+    flags: "--tls-cert <file>",
+    env: "STSGUARD_TLS_CERT",
+    fallback: undefined,
+    help: "serving certificate (PEM); reloaded when it changes",
+  },
+  {
+    key: "tlsKey",
+    flags: "--tls-key <file>",
+    env: "STSGUARD_TLS_KEY",
+    fallback: undefined,
+    help: "its private key (PEM)",
+  },
+  {
+    key: "manifests",
+    flags: "--manifests <dir>",
+    env: "STSGUARD_MANIFESTS",
+    fallback: undefined,
+    help: "read StatefulSets from manifests in DIR instead of a cluster",
+  },
+  {
+    key: "kubeconfig",
+    flags: "--kubeconfig <file>",
+    env: "STSGUARD_KUBECONFIG",
+    fallback: undefined,
+    help: "kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)",
+  },
+  {
+    key: "context",
+    flags: "--context <name>",
+    env: "STSGUARD_CONTEXT",
+    fallback: undefined,
+    help: "kubeconfig context",
+  },
+  {
+    key: "config",
+    flags: "--config <file>",
+    env: "STSGUARD_CONFIG",
+    fallback: undefined,
+    help: "stsguard configuration file (YAML)",
+  },
+  {
+    key: "metricsPort",
+    flags: "--metrics-port <port>",
+    env: "STSGUARD_METRICS_PORT",
+    fallback: "9090",
+    help: 'plain HTTP port for /metrics, /healthz, /readyz ("off": none)',
+  },
+  {
+    key: "kubeVersion",
+    flags: "--kube-version <version>",
+    env: "STSGUARD_KUBE_VERSION",
+    fallback: undefined,
+    help: "Kubernetes version to assume, e.g. 1.29 (default: ask the API server; 1.36 offline)",
+  },
+  {
+    key: "logLevel",
+    flags: "--log-level <level>",
+    env: "STSGUARD_LOG_LEVEL",
+    fallback: "info",
+    help: "fatal, error, warn, info, debug, trace or silent",
+  },
+] as const;
+
+type ServeOptionKey = (typeof SERVE_OPTIONS)[number]["key"];
+type ServeFlags = Partial<Record<ServeOptionKey, string>>;
+
+const HELP_AFTER = `
+Environment variables (a flag wins over its variable):
+${SERVE_OPTIONS.map((o) => `  ${o.env.padEnd(24)}${o.flags.split(" ")[0] ?? ""}`).join("\n")}
+  KUBECONFIG              kubeconfig files, as kubectl reads them
+
+Endpoints:
+  HTTPS --port          POST /mutate, POST /validate (AdmissionReview v1), GET /healthz, GET /readyz, GET /metrics
+  HTTP --metrics-port   GET /metrics, GET /healthz, GET /readyz
+  /readyz answers 503 until the StatefulSet cache has synced, and again once shutdown began.
+
+Without --tls-cert/--tls-key, development certificates for localhost and 127.0.0.1 are made
+(or reused) under ./certs, and a ready-to-paste curl example is printed.
+Logs are JSON lines on stdout. SIGTERM or SIGINT: stop accepting, finish in-flight requests, exit 0.
+
+Examples:
+  stsguard serve --manifests examples/manifests
+  stsguard serve --tls-cert /tls/tls.crt --tls-key /tls/tls.key --config /etc/stsguard/config.yaml
+`;
+
+/** `stsguard serve`: the admission webhook server. */
+export function serveCommand(io: CliIo, setExitCode: SetExitCode): Command {
+  const command = new Command("serve").description(
+    "Run the admission webhook (mutating and validating) over HTTPS.",
+  );
+  for (const option of SERVE_OPTIONS) {
+    const fallback = option.fallback === undefined ? "" : ` (default ${option.fallback})`;
+    command.addOption(new Option(option.flags, option.help + fallback));
+  }
+  return command.addHelpText("after", HELP_AFTER).action(async (flags: ServeFlags) => {
+    const settings = resolveSettings(flags, io.env);
+    const stop = waitForStopSignal();
+    try {
+      // Loaded on use: the server and its dependencies would slow every other command's start.
+      const { runServe } = await import("../../server/serve.js");
+      await runServe(settings, {
+        cwd: io.cwd,
+        env: io.env,
+        stderr: io.stderr,
+        logDestination: { write: (line: string) => void io.stdout.write(line) },
+        stopRequested: stop.stopRequested,
+      });
+    } finally {
+      stop.dispose();
+    }
+    setExitCode(EXIT_OK);
+  });
+}
+
+/** Flags, then environment variables, then defaults; errors name the flag or variable. */
+function resolveSettings(
+  flags: ServeFlags,
+  env: Readonly<Record<string, string | undefined>>,
+): ServeSettings {
+  const read = (key: ServeOptionKey): { value: string | undefined; where: string } => {
+    const option = SERVE_OPTIONS.find((o) => o.key === key);
+    if (!option) throw new UsageError(`unknown option ${key}`);
+    const flag = option.flags.split(" ")[0] ?? key;
+    if (flags[key] !== undefined) return { value: flags[key], where: flag };
+    const fromEnv = env[option.env];
+    if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, where: option.env };
+    return { value: option.fallback, where: flag };
+  };
+  const text = (key: ServeOptionKey): string | undefined => read(key).value;
+  const manifests = text("manifests");
+  if (
+    manifests !== undefined &&
+    (text("kubeconfig") !== undefined || text("context") !== undefined)
+  ) {
+    throw new UsageError(
+      "--manifests reads StatefulSets from files, --kubeconfig/--context from a cluster: give one",
+    );
+  }
+  const port = read("port");
+  const metricsPort = read("metricsPort");
+  const kubeVersion = read("kubeVersion");
+  const logLevel = read("logLevel");
+  return {
+    host: text("host"),
+    port: parsePort(port.value ?? "8443", port.where),
+    metricsPort:
+      metricsPort.value === "off"
+        ? null
+        : parsePort(metricsPort.value ?? "9090", metricsPort.where),
+    tlsCertFile: text("tlsCert"),
+    tlsKeyFile: text("tlsKey"),
+    manifestsDir: manifests,
+    kubeconfig: text("kubeconfig"),
+    context: text("context"),
+    configFile: text("config"),
+    kubeVersion:
+      kubeVersion.value === undefined
+        ? undefined
+        : parseKubeVersion(kubeVersion.value, kubeVersion.where),
+    logLevel: parseLogLevel(logLevel.value ?? "info", logLevel.where),
+  };
+}
+
+function parsePort(value: string, where: string): number {
+  const port = /^\d{1,5}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(port) || port > 65535) {
+    throw new ConfigError(
+      `${where}: "${value}" is not a port number (0-65535; 0 picks a free one)`,
+    );
+  }
+  return port;
+}
+
+/**
+ * Resolves on the first SIGTERM or SIGINT, then lets go of both, so a second Ctrl-C during a
+ * slow drain stops the process at once (Node's default action).
+ */
+function waitForStopSignal(): { stopRequested: Promise<string>; dispose: () => void } {
+  let dispose = (): void => undefined;
+  const stopRequested = new Promise<string>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      dispose();
+      resolve(signal);
+    };
+    dispose = (): void => {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+  return { stopRequested, dispose };
+}

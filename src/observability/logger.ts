@@ -1,0 +1,47 @@
+import { pino, type DestinationStream, type Logger } from "pino";
+import { ConfigError } from "../errors.js";
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LoggerOptions {
+  readonly level?: string;
+  /** Where JSON lines go; default stdout. Tests pass a memory destination. */
+  readonly destination?: DestinationStream;
+}
+
+/** The one way stsguard makes its logger: JSON lines, ISO timestamps, level names. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = parseLogLevel(options.level ?? "info");
+  return pino(
+    {
+      level,
+      base: { name: "stsguard" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
+  );
+}
+
+export function parseLogLevel(text: string, where = "--log-level"): LogLevel {
+  const level = text.trim().toLowerCase();
+  if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
+  throw new ConfigError(`${where}: "${text}" is not a log level (${LOG_LEVELS.join(", ")})`);
+}
+
+/** A destination that keeps log lines in memory, for tests and benchmarks. */
+export interface MemoryLogDestination extends DestinationStream {
+  /** Every line written so far, parsed. */
+  records(): Record<string, unknown>[];
+}
+
+export function createMemoryLogDestination(): MemoryLogDestination {
+  const lines: string[] = [];
+  return {
+    write(line: string): void {
+      lines.push(line);
+    },
+    records: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}

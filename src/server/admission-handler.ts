@@ -1,0 +1,210 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { Logger } from "pino";
+import { admit, type AdmitDeps } from "../admission/admit.js";
+import { parseReview, toReviewResponse } from "../admission/review.js";
+import type { AdmissionMode, AdmissionRequest, AdmissionResult } from "../admission/types.js";
+import { BadReviewError } from "../errors.js";
+import type { AdmissionDecision, WebhookMetrics } from "../observability/metrics.js";
+import { sendStatus } from "./status-response.js";
+
+/**
+ * An AdmissionReview holds the object and the old object, each at most ~1.5 MiB (etcd's limit),
+ * and stsguard only asks for Services and StatefulSets, which are far smaller.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+export interface AdmissionHandlerDeps extends AdmitDeps {
+  readonly logger: Logger;
+  readonly metrics: WebhookMetrics;
+  readonly maxBodyBytes: number;
+  /** True once shutdown began: answers then ask the client to close the connection. */
+  readonly isClosing: () => boolean;
+}
+
+export type AdmissionHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  mode: AdmissionMode,
+) => void;
+
+/**
+ * POST /mutate and /validate straight on node:http, off express: this is the hot path, and
+ * body parsing middleware, routing and per-request child loggers cost more than admission itself.
+ * One read into a byte-capped buffer, one JSON.parse, admit, one JSON.stringify, one log line.
+ */
+export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHandler {
+  const { logger, metrics, maxBodyBytes } = deps;
+  // A client that keeps sending after its 413 is cut off once it has sent this much more.
+  const drainLimit = maxBodyBytes * 4;
+
+  // Once shutdown began, every answer asks the client to close its (kept-alive) connection.
+  const closeIfStopping = (res: ServerResponse): void => {
+    if (deps.isClosing()) res.setHeader("Connection", "close");
+  };
+
+  const reject = (
+    res: ServerResponse,
+    mode: AdmissionMode,
+    code: number,
+    reason: string,
+    message: string,
+    started: number,
+  ): void => {
+    closeIfStopping(res);
+    sendStatus(res, code, reason, message);
+    metrics.observeAdmission(mode, "rejected", [], (performance.now() - started) / 1000);
+    logger.warn({ endpoint: mode, status: code, reason }, message);
+  };
+
+  const answer = async (
+    res: ServerResponse,
+    mode: AdmissionMode,
+    body: Buffer,
+    started: number,
+  ): Promise<void> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString("utf8"));
+    } catch (error: unknown) {
+      const message = `request body is not valid JSON: ${describeError(error)}`;
+      reject(res, mode, 400, "BadRequest", message, started);
+      return;
+    }
+    let request: AdmissionRequest;
+    try {
+      request = parseReview(parsed);
+    } catch (error: unknown) {
+      if (!(error instanceof BadReviewError)) throw error;
+      reject(res, mode, 400, "BadRequest", `bad AdmissionReview: ${error.message}`, started);
+      return;
+    }
+    let result: AdmissionResult;
+    try {
+      result = await admit(request, mode, deps);
+    } catch (error: unknown) {
+      // A bug, not a verdict: a 500 lets the API server apply the webhook's failurePolicy.
+      closeIfStopping(res);
+      sendStatus(res, 500, "InternalError", `stsguard failed to admit ${request.uid}`);
+      metrics.observeAdmission(mode, "error", [], (performance.now() - started) / 1000);
+      logger.error({ err: error, endpoint: mode, uid: request.uid }, "admission failed");
+      return;
+    }
+    const payload = JSON.stringify(toReviewResponse(request.uid, result, mode));
+    closeIfStopping(res);
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "Content-Length": Buffer.byteLength(payload),
+    });
+    res.end(payload);
+    const decision = toDecision(result);
+    const durationSeconds = (performance.now() - started) / 1000;
+    metrics.observeAdmission(mode, decision, result.findings, durationSeconds);
+    logger.info(
+      {
+        endpoint: mode,
+        uid: request.uid,
+        kind: request.kind.kind,
+        operation: request.operation,
+        namespace: request.namespace,
+        name: request.name,
+        dryRun: request.dryRun,
+        subject: result.subject,
+        decision,
+        rules: ruleIds(result),
+        patchOps: result.patch.length,
+        lookupFailure: result.lookupFailure ?? undefined,
+        durationMs: Math.round(durationSeconds * 1e6) / 1e3,
+      },
+      "admission",
+    );
+  };
+
+  return (req, res, mode) => {
+    const started = performance.now();
+    if (req.method !== "POST") {
+      res.setHeader("Allow", "POST");
+      reject(res, mode, 405, "MethodNotAllowed", `/${mode} accepts only POST`, started);
+      req.resume();
+      return;
+    }
+    const contentType = req.headers["content-type"];
+    if (contentType !== undefined && !isJson(contentType)) {
+      reject(
+        res,
+        mode,
+        415,
+        "UnsupportedMediaType",
+        `/${mode} takes Content-Type application/json, not ${contentType}`,
+        started,
+      );
+      req.resume();
+      return;
+    }
+    const declared = Number(req.headers["content-length"] ?? 0);
+    let size = 0;
+    let tooLarge = false;
+    const chunks: Buffer[] = [];
+    const refuse = (): void => {
+      tooLarge = true;
+      chunks.length = 0;
+      reject(
+        res,
+        mode,
+        413,
+        "RequestEntityTooLarge",
+        `request body is larger than ${maxBodyBytes} bytes`,
+        started,
+      );
+    };
+    if (declared > maxBodyBytes) {
+      refuse();
+      // Not worth reading: close once the 413 is out rather than drain it.
+      if (declared > drainLimit) req.socket.destroySoon();
+    }
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (tooLarge) {
+        // Read and drop the rest so the client sees the 413 instead of a reset connection.
+        if (size > drainLimit) req.socket.destroy();
+        return;
+      }
+      if (size > maxBodyBytes) {
+        refuse();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (tooLarge) return;
+      const body = chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size);
+      answer(res, mode, body, started).catch((error: unknown) => {
+        logger.error({ err: error, endpoint: mode }, "admission handler failed");
+        if (!res.headersSent) sendStatus(res, 500, "InternalError", "stsguard failed");
+      });
+    });
+    req.on("error", (error: unknown) => {
+      logger.debug({ err: error, endpoint: mode }, "client went away during the request");
+    });
+  };
+}
+
+function toDecision(result: AdmissionResult): AdmissionDecision {
+  if (!result.allowed) return "denied";
+  return result.patch.length > 0 ? "patched" : "allowed";
+}
+
+function ruleIds(result: AdmissionResult): string[] | undefined {
+  if (result.findings.length === 0) return undefined;
+  return [...new Set(result.findings.map((f) => f.rule))];
+}
+
+/** application/json, any charset or suffix parameters, and the +json structured syntax. */
+function isJson(contentType: string): boolean {
+  const type = (contentType.split(";")[0] ?? "").trim().toLowerCase();
+  return type === "application/json" || type.endsWith("+json");
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

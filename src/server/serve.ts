@@ -1,0 +1,247 @@
+import { relative, resolve } from "node:path";
+import type { DestinationStream, Logger } from "pino";
+import { ensureDevCertificates } from "../certs/generate.js";
+import { LOCAL_DEV_DNS_NAMES, LOCAL_DEV_IP_ADDRESSES } from "../certs/names.js";
+import {
+  DEFAULT_KUBE_VERSION,
+  defaultConfig,
+  loadConfigFile,
+  withKubeVersion,
+  type StsguardConfig,
+} from "../config/config.js";
+import { ConfigError } from "../errors.js";
+import { createLogger } from "../observability/logger.js";
+import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
+import type { KubeVersion, StatefulSetSummary } from "../policy/index.js";
+import { createManifestSource } from "../statefulsets/manifest-source.js";
+import type { StatefulSetSource } from "../statefulsets/source.js";
+import { buildCurlExample, buildDemoReview, toDemoTarget } from "./demo-request.js";
+import { startServer, type RunningServer, type TlsSource } from "./server.js";
+
+/** Everything `stsguard serve` was told, flags and environment merged (src/cli/commands/serve.ts). */
+export interface ServeSettings {
+  /** Undefined: every interface. */
+  readonly host: string | undefined;
+  readonly port: number;
+  /** Null: no metrics server. */
+  readonly metricsPort: number | null;
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  readonly manifestsDir: string | undefined;
+  readonly kubeconfig: string | undefined;
+  readonly context: string | undefined;
+  readonly configFile: string | undefined;
+  /** `--kube-version`: wins over the config file and the API server. */
+  readonly kubeVersion: KubeVersion | undefined;
+  readonly logLevel: string;
+}
+
+export interface ServeEnvironment {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Human-readable start banner (URL, curl example); logs go to `logDestination`. */
+  readonly stderr: { write(chunk: string): unknown };
+  readonly logDestination: DestinationStream;
+  /** Resolves when the server should stop (SIGTERM, SIGINT). */
+  readonly stopRequested: Promise<string>;
+}
+
+/** Where development certificates go when no --tls-cert/--tls-key is given. */
+export const DEV_CERTS_DIR = "certs";
+
+/**
+ * Runs the webhook until `stopRequested`, then drains it and closes the source. Startup
+ * problems (bad config, no cluster, missing certificate) throw before anything listens.
+ */
+export async function runServe(
+  settings: ServeSettings,
+  environment: ServeEnvironment,
+): Promise<void> {
+  const logger = createLogger({
+    level: settings.logLevel,
+    destination: environment.logDestination,
+  });
+  const fileConfig = settings.configFile
+    ? await loadConfigFile(resolve(environment.cwd, settings.configFile))
+    : defaultConfig;
+  let source: StatefulSetSource | null = null;
+  const metrics = createMetrics({
+    isSourceReady: () => source?.isReady() ?? false,
+    defaultMetrics: true,
+  });
+  const opened = await openSource(settings, environment, fileConfig, logger, metrics);
+  source = opened.source;
+  let running: RunningServer;
+  try {
+    const config = withKubeVersion(fileConfig, opened.kubeVersion);
+    logger.info(
+      {
+        kubeVersion: `${opened.kubeVersion.major}.${opened.kubeVersion.minor}`,
+        kubeVersionFrom: opened.kubeVersionFrom,
+        onLookupFailure: config.onLookupFailure,
+        config: settings.configFile ?? "defaults",
+      },
+      "policy configured",
+    );
+    const tls = await selectTls(settings, environment.cwd, logger);
+    running = await startServer({
+      source,
+      config,
+      logger,
+      metrics,
+      tls: tls.source,
+      host: settings.host,
+      port: settings.port,
+      metricsPort: settings.metricsPort,
+    });
+    environment.stderr.write(
+      describeStart(running, tls.devCaFile, environment.cwd, opened.statefulSets, config),
+    );
+  } catch (error: unknown) {
+    await source.close();
+    throw error;
+  }
+  const signal = await environment.stopRequested;
+  logger.info({ signal }, "shutting down: finishing in-flight requests");
+  try {
+    await running.close();
+  } finally {
+    await source.close();
+  }
+}
+
+interface OpenedSource {
+  readonly source: StatefulSetSource;
+  readonly kubeVersion: KubeVersion;
+  readonly kubeVersionFrom: "--kube-version" | "config file" | "API server" | "default";
+  /** Known StatefulSets, for the banner's example; empty for a cluster. */
+  readonly statefulSets: readonly StatefulSetSummary[];
+}
+
+/** --manifests DIR (offline), else the cluster from --kubeconfig, KUBECONFIG, ~/.kube or the pod. */
+async function openSource(
+  settings: ServeSettings,
+  environment: ServeEnvironment,
+  config: StsguardConfig,
+  logger: Logger,
+  metrics: WebhookMetrics,
+): Promise<OpenedSource> {
+  const configured = settings.kubeVersion
+    ? { kubeVersion: settings.kubeVersion, kubeVersionFrom: "--kube-version" as const }
+    : config.kubeVersion
+      ? { kubeVersion: config.kubeVersion, kubeVersionFrom: "config file" as const }
+      : null;
+  if (settings.manifestsDir !== undefined) {
+    const source = await createManifestSource(settings.manifestsDir, {
+      cwd: environment.cwd,
+      logger,
+    });
+    return {
+      source,
+      statefulSets: source.statefulSets,
+      ...(configured ?? { kubeVersion: DEFAULT_KUBE_VERSION, kubeVersionFrom: "default" }),
+    };
+  }
+  // Loaded only for a cluster: @kubernetes/client-node alone is ~20 MB of heap, which an
+  // offline server would carry (and the garbage collector walk) for nothing.
+  const [{ loadKubeConfig }, { createClusterSource }, { fetchKubeVersion }] = await Promise.all([
+    import("../kube/client.js"),
+    import("../kube/cluster-source.js"),
+    import("../kube/server-version.js"),
+  ]);
+  let kubeConfig;
+  try {
+    kubeConfig = loadKubeConfig({
+      kubeconfigPath: settings.kubeconfig,
+      context: settings.context,
+      env: environment.env,
+    });
+  } catch (error: unknown) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(
+      `${error.message}. To run without a cluster, read StatefulSets from manifests: ` +
+        `stsguard serve --manifests DIR (e.g. --manifests examples/manifests)`,
+      { cause: error },
+    );
+  }
+  // The version decides where externalTrafficPolicy may be set; without it the mutation could
+  // produce Services the API server rejects, so an unreadable /version fails startup.
+  const version = configured ?? {
+    kubeVersion: await fetchKubeVersion(kubeConfig),
+    kubeVersionFrom: "API server" as const,
+  };
+  const source = createClusterSource({ kubeConfig, logger, metrics: metrics.clusterSource });
+  source.start().then(
+    () => {
+      if (source.isReady()) logger.info(source.readHealth(), "StatefulSet cache synced; ready");
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, "StatefulSet cache failed to start");
+    },
+  );
+  return { source, statefulSets: [], ...version };
+}
+
+async function selectTls(
+  settings: ServeSettings,
+  cwd: string,
+  logger: Logger,
+): Promise<{ source: TlsSource; devCaFile: string | null }> {
+  const { tlsCertFile, tlsKeyFile } = settings;
+  if (tlsCertFile !== undefined && tlsKeyFile !== undefined) {
+    return {
+      source: { certFile: resolve(cwd, tlsCertFile), keyFile: resolve(cwd, tlsKeyFile) },
+      devCaFile: null,
+    };
+  }
+  if (tlsCertFile !== undefined || tlsKeyFile !== undefined) {
+    throw new ConfigError(
+      "--tls-cert and --tls-key (STSGUARD_TLS_CERT, STSGUARD_TLS_KEY) go together: give both or neither",
+    );
+  }
+  const dev = await ensureDevCertificates(resolve(cwd, DEV_CERTS_DIR), {
+    dnsNames: LOCAL_DEV_DNS_NAMES,
+    ipAddresses: LOCAL_DEV_IP_ADDRESSES,
+  });
+  logger.warn(
+    {
+      certFile: dev.certFile,
+      caCertFile: dev.caCertFile,
+      outcome: dev.outcome,
+      reason: dev.reason,
+    },
+    "no --tls-cert/--tls-key: serving development certificates (localhost, 127.0.0.1)",
+  );
+  return {
+    source: { certFile: dev.certFile, keyFile: dev.keyFile },
+    devCaFile: dev.caCertFile,
+  };
+}
+
+function describeStart(
+  running: RunningServer,
+  devCaFile: string | null,
+  cwd: string,
+  statefulSets: readonly StatefulSetSummary[],
+  config: StsguardConfig,
+): string {
+  const lines = [
+    "",
+    `stsguard webhook: ${running.url}  (POST /mutate, POST /validate, GET /healthz, GET /readyz)`,
+  ];
+  if (running.metricsUrl !== null) lines.push(`metrics:          ${running.metricsUrl}`);
+  if (devCaFile !== null) {
+    const target = toDemoTarget(statefulSets[0]);
+    const caFile = relative(cwd, devCaFile) || devCaFile;
+    const review = buildDemoReview(target, config.policy.labelPrefix);
+    lines.push(
+      "",
+      `Try it: this asks /validate about a Service for pod ${target.statefulSet}-${target.ordinal}, ` +
+        `which StatefulSet ${target.namespace}/${target.statefulSet} does not have; stsguard denies it:`,
+      "",
+      buildCurlExample(running.url, caFile, review),
+    );
+  }
+  lines.push("", "Stop with Ctrl-C (SIGINT) or SIGTERM: in-flight requests finish first.", "");
+  return lines.join("\n");
+}

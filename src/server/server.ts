@@ -1,0 +1,222 @@
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import type { StsguardConfig } from "../config/config.js";
+import { ConfigError } from "../errors.js";
+import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
+import type { StatefulSetSource } from "../statefulsets/source.js";
+import { createAdmissionHandler, DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
+import { createHealthApp } from "./health-app.js";
+import { TLS_SERVER_OPTIONS, watchTlsFiles, type TlsWatcher } from "./tls.js";
+
+/** PEM text given directly (tests, benchmarks), or files watched and reloaded when they change. */
+export type TlsSource =
+  | { readonly cert: string | Buffer; readonly key: string | Buffer }
+  | { readonly certFile: string; readonly keyFile: string; readonly pollIntervalMs?: number };
+
+export interface WebhookServerDeps {
+  readonly source: StatefulSetSource;
+  readonly config: StsguardConfig;
+  readonly logger: Logger;
+  /** Default 3 MiB; a larger body gets 413. */
+  readonly maxBodyBytes?: number;
+  /** Made with createMetrics when absent; pass one to share it with the source. */
+  readonly metrics?: WebhookMetrics;
+}
+
+export interface StartServerOptions extends WebhookServerDeps {
+  readonly tls: TlsSource;
+  /** Interface to listen on; default every interface. Tests pass 127.0.0.1. */
+  readonly host?: string;
+  /** HTTPS port for admission; 0 (the default) picks a free one. */
+  readonly port?: number;
+  /** Plain HTTP port for /metrics, /healthz, /readyz; 0 picks one; null (default) serves none. */
+  readonly metricsPort?: number | null;
+  /** How long shutdown waits for in-flight requests before cutting connections. Default 10 s. */
+  readonly shutdownTimeoutMs?: number;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly metricsPort: number | null;
+  /** `https://<host>:<port>`, with 127.0.0.1 for a wildcard address. */
+  readonly url: string;
+  /** `http://<host>:<metricsPort>/metrics`, or null without a metrics server. */
+  readonly metricsUrl: string | null;
+  readonly metrics: WebhookMetrics;
+  /**
+   * Graceful stop: refuses new connections and /readyz turns 503 at once, in-flight requests
+   * finish (their connections then close), and whatever is left after the shutdown timeout is
+   * cut. Does not close the source: its owner does.
+   */
+  close(): Promise<void>;
+}
+
+/** The servers, wired but not listening. */
+export interface WebhookServer {
+  readonly server: https.Server;
+  readonly metricsServer: http.Server;
+  readonly metrics: WebhookMetrics;
+  /** Marks the server as stopping: /readyz answers 503 and responses close their connection. */
+  beginShutdown(): void;
+}
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+// Longer than the idle timeout of the API server's HTTP client (90 s), so the server never
+// closes a kept-alive connection the API server is about to reuse for a POST it cannot retry.
+const KEEP_ALIVE_TIMEOUT_MS = 100_000;
+const HEADERS_TIMEOUT_MS = 15_000;
+// Admission calls last at most 30 s (timeoutSeconds), body upload included.
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): WebhookServer {
+  const { source, config, logger } = deps;
+  let closing = false;
+  const metrics = deps.metrics ?? createMetrics({ isSourceReady: () => source.isReady() });
+  const health = createHealthApp({
+    logger,
+    metrics,
+    notReadyReason: () => {
+      if (closing) return "shutting down";
+      return source.isReady() ? null : "the StatefulSet source has not synced yet";
+    },
+  });
+  const handleAdmission = createAdmissionHandler({
+    source,
+    config,
+    logger,
+    metrics,
+    maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    isClosing: () => closing,
+  });
+  const serveOther = (req: IncomingMessage, res: ServerResponse): void => {
+    if (closing) res.setHeader("Connection", "close");
+    health(req, res);
+  };
+
+  const staticTls = tls && "cert" in tls ? { cert: tls.cert, key: tls.key } : {};
+  const server = https.createServer({ ...TLS_SERVER_OPTIONS, ...staticTls }, (req, res) => {
+    const url = req.url ?? "/";
+    const query = url.indexOf("?");
+    // The API server calls `<path>?timeout=10s`.
+    const path = query === -1 ? url : url.slice(0, query);
+    if (path === "/mutate") handleAdmission(req, res, "mutate");
+    else if (path === "/validate") handleAdmission(req, res, "validate");
+    else serveOther(req, res);
+  });
+  const metricsServer = http.createServer(serveOther);
+  for (const s of [server, metricsServer]) {
+    s.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    s.headersTimeout = HEADERS_TIMEOUT_MS;
+    s.requestTimeout = REQUEST_TIMEOUT_MS;
+  }
+  server.on("tlsClientError", (error: Error) => {
+    logger.debug({ err: error }, "TLS handshake failed");
+  });
+  return {
+    server,
+    metricsServer,
+    metrics,
+    beginShutdown: () => {
+      closing = true;
+    },
+  };
+}
+
+/** Starts the HTTPS admission server (and the metrics server) and resolves once both listen. */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const { logger, tls } = options;
+  const web = createWebhookServer(options, tls);
+  let watcher: TlsWatcher | null = null;
+  if ("certFile" in tls) {
+    // Throws ConfigError before listening when a file is missing or the pair does not match.
+    watcher = watchTlsFiles({
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      server: web.server,
+      logger,
+      onReload: (event) => {
+        web.metrics.observeTlsReload(event.outcome);
+      },
+      ...(tls.pollIntervalMs === undefined ? {} : { pollIntervalMs: tls.pollIntervalMs }),
+    });
+  }
+  const metricsPort = options.metricsPort ?? null;
+  let port: number;
+  let boundMetricsPort: number | null = null;
+  try {
+    port = await listen(web.server, options.port ?? 0, options.host);
+    if (metricsPort !== null) {
+      boundMetricsPort = await listen(web.metricsServer, metricsPort, options.host);
+    }
+  } catch (error: unknown) {
+    watcher?.close();
+    web.server.close();
+    throw error;
+  }
+  const url = `https://${displayHost(options.host)}:${port}`;
+  const metricsUrl =
+    boundMetricsPort === null
+      ? null
+      : `http://${displayHost(options.host)}:${boundMetricsPort}/metrics`;
+  logger.info(
+    { url, port, metricsPort: boundMetricsPort, host: options.host ?? "*" },
+    "stsguard webhook listening",
+  );
+
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      web.beginShutdown();
+      const servers = boundMetricsPort === null ? [web.server] : [web.server, web.metricsServer];
+      const timer = setTimeout(() => {
+        logger.warn("shutdown timeout passed; closing the connections still open");
+        for (const s of servers) s.closeAllConnections();
+      }, options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+      timer.unref();
+      try {
+        await Promise.all(servers.map(closeServer));
+      } finally {
+        clearTimeout(timer);
+        watcher?.close();
+      }
+      logger.info("stsguard webhook stopped");
+    })();
+    return closed;
+  };
+  return { port, metricsPort: boundMetricsPort, url, metricsUrl, metrics: web.metrics, close };
+}
+
+function listen(server: http.Server, port: number, host: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      const where = `${host ?? "*"}:${port}`;
+      reject(
+        error.code === "EADDRINUSE" || error.code === "EACCES" || error.code === "EADDRNOTAVAIL"
+          ? new ConfigError(`cannot listen on ${where}: ${error.message}`, { cause: error })
+          : error,
+      );
+    };
+    server.once("error", onError);
+    server.listen({ port, host }, () => {
+      server.off("error", onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Stops accepting, closes idle connections now, and resolves when the last connection ends. */
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+function displayHost(host: string | undefined): string {
+  if (host === undefined || host === "" || host === "0.0.0.0" || host === "::") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}

@@ -1,0 +1,75 @@
+import type { Logger } from "pino";
+import { ConfigError } from "../errors.js";
+import { readManifests, type InputProblem } from "../manifests/read.js";
+import {
+  summarizePerPodService,
+  summarizeStatefulSet,
+  type PerPodServiceSummary,
+  type StatefulSetSummary,
+} from "../policy/index.js";
+import { createStaticSource, type StatefulSetSource } from "./source.js";
+
+export interface ManifestSourceOptions {
+  /** Relative paths are resolved against it, and files are named relative to it. */
+  readonly cwd: string;
+  readonly logger: Logger;
+  /** Namespace of objects without one, as kubectl's current namespace. Default `default`. */
+  readonly defaultNamespace?: string;
+}
+
+/** A fixed source that also says what it holds (the start banner's example uses it). */
+export interface ManifestSource extends StatefulSetSource {
+  readonly statefulSets: readonly StatefulSetSummary[];
+}
+
+/**
+ * `serve --manifests DIR`: the StatefulSets and per-pod Services in a directory of manifests,
+ * read once at start. A file that does not parse fails startup (ConfigError naming file:line):
+ * a webhook that silently ignored half its StatefulSets would deny valid Services.
+ */
+export async function createManifestSource(
+  dir: string,
+  options: ManifestSourceOptions,
+): Promise<ManifestSource> {
+  const defaultNamespace = options.defaultNamespace ?? "default";
+  const { documents, problems } = await readManifests([dir], {
+    cwd: options.cwd,
+    defaultNamespace,
+  });
+  const errors = problems.filter((p) => p.severity === "error");
+  if (errors.length > 0) {
+    throw new ConfigError(`--manifests ${dir}: ${errors.map(formatProblem).join("; ")}`);
+  }
+  for (const problem of problems) {
+    options.logger.warn({ file: problem.file, line: problem.line }, formatProblem(problem));
+  }
+  const statefulSets: StatefulSetSummary[] = [];
+  const services: PerPodServiceSummary[] = [];
+  for (const { object } of documents) {
+    const sts = summarizeStatefulSet(object, defaultNamespace);
+    if (sts) statefulSets.push(sts);
+    const service = summarizePerPodService(object, defaultNamespace);
+    if (service) services.push(service);
+  }
+  options.logger.info(
+    {
+      manifests: dir,
+      files: new Set(documents.map((d) => d.file)).size,
+      statefulSets: statefulSets.map((s) => `${s.namespace}/${s.name}`),
+      perPodServices: services.length,
+    },
+    "read StatefulSets from manifests",
+  );
+  if (statefulSets.length === 0) {
+    options.logger.warn(
+      { manifests: dir },
+      "no StatefulSet in the manifests: every per-pod Service will get statefulset-not-found",
+    );
+  }
+  return { ...createStaticSource(statefulSets, services), statefulSets };
+}
+
+function formatProblem(problem: InputProblem): string {
+  const where = [problem.file, problem.line, problem.column].filter((x) => x !== undefined);
+  return `${where.join(":")}: ${problem.message}`;
+}
