@@ -116,18 +116,17 @@ function fixService(facts: ServiceFacts, config: PolicyConfig): unknown {
   );
   if (!fixPolicy && missing.length === 0) return service;
 
-  const fixed = structuredClone(service) as Record<string, unknown>;
+  // Copy only the maps on the changed paths: unchanged subtrees stay shared with the input,
+  // which keeps the hot path cheap and lets the patch diff skip them by reference.
+  const fixed: Record<string, unknown> = { ...(service as Record<string, unknown>) };
   if (fixPolicy) {
-    const spec = fixed["spec"] as Record<string, unknown>;
-    spec["externalTrafficPolicy"] = "Local";
+    fixed["spec"] = { ...readMap(service, "spec"), externalTrafficPolicy: "Local" };
   }
   if (missing.length > 0) {
-    const metadata = isJsonMap(fixed["metadata"]) ? fixed["metadata"] : {};
-    fixed["metadata"] = metadata;
-    const existing = metadata["labels"];
-    metadata["labels"] = {
-      ...(isJsonMap(existing) ? existing : {}),
-      ...Object.fromEntries(missing),
+    const metadata = readMap(service, "metadata");
+    fixed["metadata"] = {
+      ...metadata,
+      labels: { ...readMap(metadata, "labels"), ...Object.fromEntries(missing) },
     };
   }
   return fixed;

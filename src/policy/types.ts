@@ -105,6 +105,9 @@ export interface ServiceEvaluation {
   /** The parsed selector target, when it parses. */
   readonly target: PodTarget | null;
   readonly findings: readonly Finding[];
-  /** A fixed deep copy of the input, or the input itself (same reference) when nothing changes. */
+  /**
+   * The input with the fixes applied, or the input itself (same reference) when nothing changes.
+   * Unchanged subtrees are shared with the input: treat both as read-only.
+   */
   readonly fixed: unknown;
 }
