@@ -1,0 +1,42 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config/config.js";
+
+const repoRoot = path.resolve(import.meta.dirname, "../..");
+const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
+const packageJson = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as {
+  scripts: Record<string, string>;
+};
+
+describe("README", () => {
+  it("opens with the install-and-run command and the test command", () => {
+    const firstBlock = readme.split("```sh\n")[1]?.split("```")[0] ?? "";
+    const commands = firstBlock
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => line.replace(/\s+#.*$/, "").trim());
+    expect(commands).toEqual(["npm ci && npm start", "npm test"]);
+    expect(readme.indexOf("```sh")).toBeLessThan(200);
+  });
+
+  it("has npm scripts behind those commands: start serves the demo manifests, test runs everything", () => {
+    expect(packageJson.scripts["start"]).toContain("serve --manifests examples/manifests");
+    expect(packageJson.scripts["test"]).toMatch(/build.*typecheck.*lint.*vitest run/);
+  });
+
+  it("shows a configuration example that the real parser accepts as written", () => {
+    const section = readme.split("## Configuration")[1] ?? "";
+    const example = section.split("```yaml\n")[1]?.split("```")[0] ?? "";
+    const config = parseConfig(example, "README.md");
+    expect(config.policy.extraLabels).toHaveLength(2);
+    expect(config.kubeVersion).toEqual({ major: 1, minor: 29 });
+    expect(config.onLookupFailure).toBe("deny");
+  });
+
+  it("lets CI run exactly the README's test command", () => {
+    const ciScript = readFileSync(path.join(repoRoot, ".ci/run"), "utf8");
+    expect(ciScript).toMatch(/^npm ci\b/m);
+    expect(ciScript).toMatch(/^npm test$/m);
+  });
+});
