@@ -278,7 +278,7 @@ describe("stsguard check --output sarif", () => {
       ),
     ) as object;
     const ajv = new Ajv04.default({ allErrors: true, strict: false, unicodeRegExp: false });
-    addFormats.default(ajv as unknown as Ajv);
+    addFormats.default(ajv);
     const validate = ajv.compile(official);
     const log: unknown = JSON.parse(readRun("sarif").stdout);
     expect(validate(log), JSON.stringify(validate.errors, null, 2)).toBe(true);
