@@ -1,0 +1,48 @@
+// The reference for the admission benchmark: a bare node:https server that reads the body,
+// parses it and answers "allowed" with the request's uid. No framework, no logging, no policy.
+// Usage (forked by bench/run.mjs): node bench/baseline-server.mjs <cert.pem> <key.pem>
+import { readFileSync } from "node:fs";
+import { createServer } from "node:https";
+import { reportReady, serveParentRequests } from "./admission.mjs";
+
+const [certFile, keyFile] = process.argv.slice(2);
+const server = createServer(
+  { cert: readFileSync(certFile), key: readFileSync(keyFile) },
+  (req, res) => {
+    const chunks = [];
+    req.on("data", (chunk) => chunks.push(chunk));
+    req.on("end", () => {
+      let review;
+      try {
+        review = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      const body = JSON.stringify({
+        apiVersion: review.apiVersion,
+        kind: review.kind,
+        response: { uid: review.request?.uid, allowed: true },
+      });
+      res
+        .writeHead(200, {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(body),
+        })
+        .end(body);
+    });
+  },
+);
+
+server.listen(0, "127.0.0.1", () => {
+  reportReady(server.address().port);
+});
+serveParentRequests(
+  () =>
+    new Promise((resolve) => {
+      server.close(() => {
+        resolve();
+      });
+      server.closeAllConnections();
+    }),
+);
