@@ -73,18 +73,7 @@ function send(
         agent: options.agent ?? false,
       },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text,
-            json: parseJson(text),
-          });
-        });
-        res.on("error", reject);
+        collectResponse(res, resolve, reject);
       },
     );
     req.on("error", reject);
@@ -138,18 +127,7 @@ export function startSlowPost(
         headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
       },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text,
-            json: parseJson(text),
-          });
-        });
-        res.on("error", reject);
+        collectResponse(res, resolve, reject);
       },
     );
     req.on("error", reject);
@@ -161,4 +139,19 @@ export function startSlowPost(
     };
   });
   return { sent, answer, finish };
+}
+
+/** Reads a whole response into the shape the tests assert on. */
+function collectResponse(
+  res: http.IncomingMessage,
+  resolve: (response: Answer) => void,
+  reject: (error: Error) => void,
+): void {
+  const chunks: Buffer[] = [];
+  res.on("data", (chunk: Buffer) => chunks.push(chunk));
+  res.on("end", () => {
+    const text = Buffer.concat(chunks).toString("utf8");
+    resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: parseJson(text) });
+  });
+  res.on("error", reject);
 }
