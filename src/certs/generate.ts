@@ -1,8 +1,9 @@
 import { KeyObject, X509Certificate, randomBytes, webcrypto } from "node:crypto";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { ConfigError } from "../errors.js";
+import { writeFileAtomic } from "../files/atomic-write.js";
 import { findCertificateProblem } from "./inspect.js";
 import { isDnsName, isIpAddress } from "./names.js";
 
@@ -129,9 +130,9 @@ export async function writeDevCertificates(
   await mkdir(dir, { recursive: true });
   // A reloading server may read the new key with the old certificate in between; it waits for
   // a consistent pair (see src/server/tls.ts).
-  await writeFileAtomic(files.keyFile, certificates.key, 0o600);
-  await writeFileAtomic(files.certFile, certificates.cert, 0o644);
-  await writeFileAtomic(files.caCertFile, certificates.caCert, 0o644);
+  await writeCertificateFile(files.keyFile, certificates.key, 0o600);
+  await writeCertificateFile(files.certFile, certificates.cert, 0o644);
+  await writeCertificateFile(files.caCertFile, certificates.caCert, 0o644);
   return { ...files, ...describeCertificates(certificates) };
 }
 
@@ -248,21 +249,10 @@ async function readExisting(files: DevCertificatePaths): Promise<DevCertificates
 }
 
 /** Readers see the old file or the new one, never a half-written one. */
-async function writeFileAtomic(file: string, content: string, mode: number): Promise<void> {
-  const temp = `${file}.${process.pid.toString()}.${randomBytes(6).toString("hex")}.tmp`;
+async function writeCertificateFile(file: string, content: string, mode: number): Promise<void> {
   try {
-    const handle = await open(temp, "wx", mode);
-    try {
-      await handle.writeFile(content, "utf8");
-      // open() applies the umask; chmod makes the mode exact.
-      await handle.chmod(mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
+    await writeFileAtomic(file, content, { mode });
   } catch (e: unknown) {
-    await rm(temp, { force: true });
     throw new ConfigError(`cannot write ${file}: ${describeError(e)}`, { cause: e });
   }
 }

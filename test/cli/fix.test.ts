@@ -11,7 +11,7 @@ import {
 } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { nodeWriteFs, type WriteFs } from "../../src/cli/atomic-write.js";
+import { nodeWriteFs, type WriteFs } from "../../src/files/atomic-write.js";
 import { runFix } from "../../src/cli/commands/fix.js";
 import type { CliIo } from "../../src/cli/io.js";
 import { makeTempDir, manifestsDir, runBuiltCli, type CliRun } from "./built-cli.js";

@@ -6,7 +6,7 @@ import {
   readManifestFiles,
   type InputProblem,
 } from "../../manifests/read.js";
-import { nodeWriteFs, writeFileAtomic, type WriteFs } from "../atomic-write.js";
+import { nodeWriteFs, writeFileAtomic, type WriteFs } from "../../files/atomic-write.js";
 import { planFixes } from "../fix-files.js";
 import { EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { createUnifiedDiff } from "../line-diff.js";
@@ -68,7 +68,7 @@ export async function runFix(
         continue;
       }
       try {
-        await writeFileAtomic(fix.file.absolutePath ?? name, fix.after, fs);
+        await writeFileAtomic(fix.file.absolutePath ?? name, fix.after, { fs });
         io.stdout.write(`fixed ${name}: ${pluralize(fix.fixedObjects, "Service")}\n`);
       } catch (error: unknown) {
         problems.push({

@@ -34,24 +34,26 @@ export const nodeWriteFs: WriteFs = {
  * Replaces a file's content all at once: writes a temporary file beside it (same directory,
  * so the same file system) and renames it over the original. Readers see the old or the new
  * content, never a part; when anything fails the original is untouched and the temporary file
- * removed. The file keeps its permission bits; a symbolic link keeps pointing at its target,
- * which is the file replaced.
+ * removed. Without `options.mode` the file must exist and keeps its permission bits, and a
+ * symbolic link keeps pointing at its target, which is the file replaced. With `options.mode`
+ * the file may be new and gets exactly that mode.
  */
 export async function writeFileAtomic(
   file: string,
   data: string,
-  fs: WriteFs = nodeWriteFs,
+  options: { mode?: number; fs?: WriteFs } = {},
 ): Promise<void> {
-  const target = await fs.realpath(file);
-  const { mode } = await fs.stat(target);
+  const fs = options.fs ?? nodeWriteFs;
+  const target = options.mode === undefined ? await fs.realpath(file) : file;
+  const mode = (options.mode ?? (await fs.stat(target)).mode) & 0o7777;
   const temp = path.join(
     path.dirname(target),
     `.${path.basename(target).slice(0, 200)}.stsguard-${randomBytes(6).toString("hex")}.tmp`,
   );
   try {
-    await fs.writeNewFile(temp, data, mode & 0o7777);
+    await fs.writeNewFile(temp, data, mode);
     // The umask may have narrowed the mode given to open(2).
-    await fs.chmod(temp, mode & 0o7777);
+    await fs.chmod(temp, mode);
     await fs.rename(temp, target);
   } catch (error: unknown) {
     await fs.unlink(temp).catch(() => undefined);
