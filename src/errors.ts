@@ -37,3 +37,8 @@ export class UsageError extends StsguardError {
     super("E_USAGE", message);
   }
 }
+
+/** The message of a caught value, for error texts that wrap it. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

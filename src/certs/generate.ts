@@ -2,7 +2,7 @@ import { KeyObject, X509Certificate, randomBytes, webcrypto } from "node:crypto"
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
-import { ConfigError } from "../errors.js";
+import { ConfigError, describeError } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic-write.js";
 import { findCertificateProblem } from "./inspect.js";
 import { isDnsName, isIpAddress } from "./names.js";
@@ -255,10 +255,6 @@ async function writeCertificateFile(file: string, content: string, mode: number)
   } catch (e: unknown) {
     throw new ConfigError(`cannot write ${file}: ${describeError(e)}`, { cause: e });
   }
-}
-
-function describeError(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 function isErrnoException(e: unknown): e is NodeJS.ErrnoException {

@@ -1,4 +1,5 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
+import { describeError } from "../errors.js";
 
 export interface CertificateRequirements {
   readonly dnsNames: readonly string[];
@@ -61,8 +62,4 @@ function findValidityProblem(
     }
   }
   return null;
-}
-
-function describeError(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

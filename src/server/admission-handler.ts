@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { admit, type AdmitDeps } from "../admission/admit.js";
 import { parseReview, toReviewResponse } from "../admission/review.js";
 import type { AdmissionMode, AdmissionRequest, AdmissionResult } from "../admission/types.js";
-import { BadReviewError } from "../errors.js";
+import { BadReviewError, describeError } from "../errors.js";
 import type { AdmissionDecision, WebhookMetrics } from "../observability/metrics.js";
 import { sendStatus } from "./status-response.js";
 
@@ -203,8 +203,4 @@ function ruleIds(result: AdmissionResult): string[] | undefined {
 function isJson(contentType: string): boolean {
   const type = (contentType.split(";")[0] ?? "").trim().toLowerCase();
   return type === "application/json" || type.endsWith("+json");
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

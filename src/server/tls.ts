@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { Logger } from "pino";
-import { ConfigError } from "../errors.js";
+import { ConfigError, describeError } from "../errors.js";
 
 /**
  * Options every stsguard HTTPS server should be created with, and re-applied on every reload:
@@ -309,8 +309,4 @@ function toConfigError(e: unknown, files: TlsFiles): ConfigError {
           cause: e,
         },
       );
-}
-
-function describeError(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
