@@ -480,19 +480,3 @@ function decodeContinue(text: string): { resourceVersion: string; offset: number
     offset: number;
   };
 }
-
-/** Polls `check` until it returns true (or a value that is not false/undefined). */
-export async function waitFor<T>(
-  check: () => T | false | undefined | Promise<T | false | undefined>,
-  what: string,
-  timeoutMs = 3_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await check();
-    if (result !== false && result !== undefined) return result;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

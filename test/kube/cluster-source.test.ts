@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LookupError } from "../../src/errors.js";
 import type { FakeApiServer, WatchFault } from "../helpers/fake-apiserver.js";
-import { waitFor } from "../helpers/fake-apiserver.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { aService, aStatefulSet } from "../helpers/objects.js";
 import { lastWatch, startHarness, startServer, startSource, type Harness } from "./harness.js";
 
@@ -130,7 +130,11 @@ describe("watch events", () => {
   ])("$name", async ({ act, sts, expected }) => {
     const h = await startHarness();
     act(h.server);
-    await waitFor(async () => (await replicasOf(h, sts)) === expected, `${sts} → ${expected}`);
+    await waitFor(
+      `${sts} → ${expected}`,
+      async () => (await replicasOf(h, sts)) === expected,
+      3_000,
+    );
     expect(h.server.readRequests()).toEqual([]);
   });
 
@@ -155,10 +159,11 @@ describe("watch events", () => {
     const h = await startHarness();
     act(h.server);
     await waitFor(
+      `per-pod Services ${expected.join(",")}`,
       async () =>
         JSON.stringify((await h.source.perPodServices("demo", "web")).map((s) => s.name)) ===
         JSON.stringify(expected),
-      `per-pod Services ${expected.join(",")}`,
+      3_000,
     );
     expect(h.server.readRequests()).toEqual([]);
   });
@@ -203,16 +208,18 @@ describe("resuming a watch", () => {
     const h = await startHarness();
     const expectedVersion = lastSeen(h.server);
     await waitFor(
-      () => h.source.readHealth().resourceVersions.statefulSets === expectedVersion,
       `the watch at resourceVersion ${expectedVersion}`,
+      () => h.source.readHealth().resourceVersions.statefulSets === expectedVersion,
+      3_000,
     );
     const watchesBefore = h.server.watchRequests("statefulsets").length;
     interrupt(h.server);
     await waitFor(
+      "a new watch",
       () =>
         h.server.watchRequests("statefulsets").length >= watchesBefore + 1 &&
         h.server.activeWatches("statefulsets") === 1,
-      "a new watch",
+      3_000,
     );
     const resumed = h.server.watchRequests("statefulsets").slice(watchesBefore);
     expect(resumed.map((r) => r.query["resourceVersion"])).toEqual(
@@ -227,7 +234,7 @@ describe("resuming a watch", () => {
     h.server.dropWatches("statefulsets");
     setReplicas(h.server, "web", 7);
     h.server.remove("statefulsets", "demo", "db");
-    await waitFor(async () => (await replicasOf(h, "web")) === 7, "web scaled to 7");
+    await waitFor("web scaled to 7", async () => (await replicasOf(h, "web")) === 7, 3_000);
     expect(await replicasOf(h, "db")).toBe("not-found");
     expect(h.server.listRequests("statefulsets")).toHaveLength(1);
     expect(h.logs.some((l) => l.level === WARN && l.msg.startsWith("watch failed") && l.err)).toBe(
@@ -238,7 +245,11 @@ describe("resuming a watch", () => {
   it("renews the watch when the server ends it after timeoutSeconds", async () => {
     const h = await startHarness({ watchTimeoutSeconds: 1 });
     const version = setReplicas(h.server, "web", 4);
-    await waitFor(() => h.server.watchRequests("statefulsets").length >= 2, "a renewed watch");
+    await waitFor(
+      "a renewed watch",
+      () => h.server.watchRequests("statefulsets").length >= 2,
+      3_000,
+    );
     expect(lastWatch(h.server, "statefulsets")?.query["resourceVersion"]).toBe(version);
     expect(h.server.listRequests("statefulsets")).toHaveLength(1);
     expect(h.metrics.calls).toContain("watch-restart statefulsets server-closed");
@@ -258,8 +269,8 @@ describe("410 Gone", () => {
     const h = await startHarness();
     h.server.failNextWatch("statefulsets", fault);
     h.server.dropWatches("statefulsets");
-    await waitFor(() => h.server.listRequests("statefulsets").length === 2, "a relist");
-    await waitFor(() => h.source.readHealth().statefulSetsFresh, "fresh again");
+    await waitFor("a relist", () => h.server.listRequests("statefulsets").length === 2, 3_000);
+    await waitFor("fresh again", () => h.source.readHealth().statefulSetsFresh, 3_000);
     expect(h.metrics.calls).toContain("relist statefulsets");
     expect(h.logs.some((l) => l.level === INFO && l.msg.includes("relisting"))).toBe(true);
     expect(h.logs.some((l) => l.msg === "cache relisted")).toBe(true);
@@ -272,10 +283,11 @@ describe("410 Gone", () => {
     h.server.remove("statefulsets", "demo", "db");
     h.server.compact();
     await waitFor(
+      "a fresh cache after the relist",
       () =>
         h.source.readHealth().statefulSetsFresh &&
         h.server.listRequests("statefulsets").length === 2,
-      "a fresh cache after the relist",
+      3_000,
     );
     // Answered from the relisted cache, not by live reads.
     const liveReads = h.server.readRequests().length;
@@ -296,13 +308,17 @@ describe("freshness", () => {
     }, 50);
     try {
       const until = Date.now() + 1_000;
-      await waitFor(() => {
-        expect(h.source.readHealth()).toMatchObject({
-          statefulSetsFresh: true,
-          servicesFresh: true,
-        });
-        return Date.now() > until;
-      }, "more than two stale windows");
+      await waitFor(
+        "more than two stale windows",
+        () => {
+          expect(h.source.readHealth()).toMatchObject({
+            statefulSetsFresh: true,
+            servicesFresh: true,
+          });
+          return Date.now() > until;
+        },
+        3_000,
+      );
     } finally {
       clearInterval(timer);
     }
@@ -316,12 +332,16 @@ describe("freshness", () => {
     h.server.stallWatches();
     setReplicas(h.server, "web", 6);
     expect(await replicasOf(h, "web")).toBe(3);
-    await waitFor(() => !h.source.readHealth().statefulSetsFresh, "stale cache");
+    await waitFor("stale cache", () => !h.source.readHealth().statefulSetsFresh, 3_000);
     expect(await replicasOf(h, "web")).toBe(6);
     expect(h.server.readRequests().map((r) => r.path)).toEqual([
       "/apis/apps/v1/namespaces/demo/statefulsets/web",
     ]);
-    await waitFor(() => h.server.watchRequests("statefulsets").length >= 2, "a replaced watch");
+    await waitFor(
+      "a replaced watch",
+      () => h.server.watchRequests("statefulsets").length >= 2,
+      3_000,
+    );
     expect(h.metrics.calls).toContain("watch-restart statefulsets silent");
     expect(h.metrics.calls).toContain("live-read statefulset found");
   });
@@ -329,11 +349,15 @@ describe("freshness", () => {
   it("is fresh again after the replaced watch sees an event", async () => {
     const h = await startHarness({ staleAfterMs: 200 });
     h.server.stallWatches();
-    await waitFor(() => h.server.watchRequests("statefulsets").length >= 2, "a replaced watch");
+    await waitFor(
+      "a replaced watch",
+      () => h.server.watchRequests("statefulsets").length >= 2,
+      3_000,
+    );
     h.server.stallWatches(false);
-    await waitFor(() => h.server.liveWatches("statefulsets") === 1, "a live watch");
+    await waitFor("a live watch", () => h.server.liveWatches("statefulsets") === 1, 3_000);
     h.server.sendBookmark("statefulsets");
-    await waitFor(() => h.source.readHealth().statefulSetsFresh, "fresh cache");
+    await waitFor("fresh cache", () => h.source.readHealth().statefulSetsFresh, 3_000);
     expect(h.server.listRequests("statefulsets")).toHaveLength(1);
   });
 
@@ -342,11 +366,15 @@ describe("freshness", () => {
     h.server.refuseWatches("statefulsets", 500);
     h.server.dropWatches("statefulsets");
     setReplicas(h.server, "web", 8);
-    await waitFor(() => !h.source.readHealth().statefulSetsFresh, "the broken watch noticed");
+    await waitFor(
+      "the broken watch noticed",
+      () => !h.source.readHealth().statefulSetsFresh,
+      3_000,
+    );
     expect(await replicasOf(h, "web")).toBe(8);
     expect(h.server.readRequests()).toHaveLength(1);
     h.server.refuseWatches("statefulsets", null);
-    await waitFor(() => h.source.readHealth().statefulSetsFresh, "the watch resumed");
+    await waitFor("the watch resumed", () => h.source.readHealth().statefulSetsFresh, 3_000);
     expect(await replicasOf(h, "web")).toBe(8);
     expect(h.server.readRequests()).toHaveLength(1);
     expect(h.server.listRequests("statefulsets")).toHaveLength(1);
@@ -431,7 +459,11 @@ describe("lookupLive", () => {
       status: "unavailable",
       reason: "cannot read StatefulSet demo/web from the API server: no answer within 150 ms",
     });
-    await waitFor(() => h.server.openConnections() === connectionsBefore, "the connection closed");
+    await waitFor(
+      "the connection closed",
+      () => h.server.openConnections() === connectionsBefore,
+      3_000,
+    );
     expect(h.logs.some((l) => l.level === WARN && l.err)).toBe(true);
   });
 
@@ -451,7 +483,7 @@ describe("readiness", () => {
     server.failLists(500);
     const h = await startSource(server, {}, { sync: false });
     const started = h.source.start();
-    await waitFor(() => server.listRequests("statefulsets").length >= 3, "retried lists");
+    await waitFor("retried lists", () => server.listRequests("statefulsets").length >= 3, 3_000);
     expect(h.source.isReady()).toBe(false);
     expect(h.logs.some((l) => l.level === WARN && l.err?.message.includes("HTTP 500"))).toBe(true);
     server.failLists(null);
@@ -464,7 +496,7 @@ describe("readiness", () => {
     server.failLists(500);
     const h = await startSource(server, {}, { sync: false });
     const started = h.source.start();
-    await waitFor(() => server.listRequests("statefulsets").length >= 1, "a list");
+    await waitFor("a list", () => server.listRequests("statefulsets").length >= 1, 3_000);
     await h.source.close();
     await started;
     expect(h.source.isReady()).toBe(false);
@@ -501,7 +533,7 @@ describe("perPodServices", () => {
     const h = await startHarness({ staleAfterMs: 200 });
     h.server.stallWatches();
     h.server.apply("services", aService({ podName: "web-2" }));
-    await waitFor(() => !h.source.readHealth().servicesFresh, "stale Service cache");
+    await waitFor("stale Service cache", () => !h.source.readHealth().servicesFresh, 3_000);
     const services = await h.source.perPodServices("demo", "web");
     expect(services.map((s) => [s.name, s.target.ordinal])).toEqual([
       ["web-0", 0],
@@ -518,7 +550,7 @@ describe("perPodServices", () => {
     const h = await startHarness({ staleAfterMs: 200 });
     h.server.stallWatches();
     h.server.failReads(503);
-    await waitFor(() => !h.source.readHealth().servicesFresh, "stale Service cache");
+    await waitFor("stale Service cache", () => !h.source.readHealth().servicesFresh, 3_000);
     const failure = h.source.perPodServices("demo", "web");
     await expect(failure).rejects.toBeInstanceOf(LookupError);
     await expect(failure).rejects.toThrow(/Services in namespace demo.*HTTP 503/);
@@ -533,20 +565,25 @@ describe("close", () => {
     const h = await startSource(server, { staleAfterMs: 60_000, liveReadTimeoutMs: 60_000 });
     h.server.delayReads(10_000);
     const pending = h.source.lookupLive("demo", "web");
-    await waitFor(() => server.readRequests().length === 1, "a pending live read");
+    await waitFor("a pending live read", () => server.readRequests().length === 1, 3_000);
     await h.source.close();
     expect(await pending).toMatchObject({ status: "unavailable" });
     await waitFor(
-      () => server.openConnections() === 0 && server.activeWatches() === 0,
       "no connections",
+      () => server.openConnections() === 0 && server.activeWatches() === 0,
+      3_000,
     );
     expect(h.source.isReady()).toBe(false);
     expect(await h.source.lookup("demo", "web")).toMatchObject({ status: "unavailable" });
     await server.close();
-    await waitFor(() => {
-      const after = countResources();
-      return after.timers <= before.timers && after.sockets <= before.sockets;
-    }, "resources back to where they were");
+    await waitFor(
+      "resources back to where they were",
+      () => {
+        const after = countResources();
+        return after.timers <= before.timers && after.sockets <= before.sockets;
+      },
+      3_000,
+    );
   });
 });
 

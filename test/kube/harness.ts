@@ -7,7 +7,8 @@ import {
   type ClusterSourceMetrics,
   type ClusterSourceOptions,
 } from "../../src/kube/cluster-source.js";
-import { FakeApiServer, waitFor } from "../helpers/fake-apiserver.js";
+import { FakeApiServer } from "../helpers/fake-apiserver.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { aService, aStatefulSet } from "../helpers/objects.js";
 
 export interface LogLine {
@@ -82,7 +83,7 @@ export async function startSource(
   if (sync) {
     await source.start();
     // Both watches connected, so the test's next change reaches them as an event.
-    await waitFor(() => server.liveWatches() === 2, "both watches to connect");
+    await waitFor("both watches to connect", () => server.liveWatches() === 2, 3_000);
   }
   return { server, source, logs, metrics };
 }

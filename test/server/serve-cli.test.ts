@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTempDir } from "../certs/tls-probes.js";
 import { loadFixture, repoRoot } from "../helpers/objects.js";
 import { requestHttp, startSlowPost } from "./https-client.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const run = promisify(execFile);
 const cli = join(repoRoot, "dist", "cli.js");
@@ -254,14 +255,6 @@ describe("stsguard serve refuses to start on bad input, with exit code 2", () =>
     expect(result.code).toBe(2);
   });
 });
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 function isRefused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
