@@ -212,3 +212,20 @@ describe("the action's check step, run as a workflow runs it", () => {
     expect(run.outputs).toEqual({ "exit-code": "2" });
   });
 });
+
+describe("README: the stsguard action", () => {
+  it("shows a workflow whose inputs are all the action's", async () => {
+    const readme = await readFile(path.join(repoRoot, "README.md"), "utf8");
+    const section = /### GitHub Actions: the stsguard action\n([\s\S]*?)\n### /.exec(readme)?.[1];
+    const workflow = parse(/```yaml\n([\s\S]*?)```/.exec(section ?? "")?.[1] ?? "") as {
+      jobs: Record<string, { steps: { uses?: string; with?: Record<string, string> }[] }>;
+    };
+    const step = workflow.jobs["stsguard"]?.steps.find((s) => s.uses?.startsWith("stsguard/"));
+    expect(Object.keys(step?.with ?? {}).length).toBeGreaterThan(3);
+    for (const name of Object.keys(step?.with ?? {})) expect(action.inputs).toHaveProperty(name);
+    const documented = [...(section ?? "").matchAll(/^\| `([\w-]+)`(?:, `([\w-]+)`)? \|/gm)]
+      .flatMap((match) => [match[1], match[2]])
+      .filter(Boolean);
+    expect(documented.sort()).toEqual(Object.keys(action.inputs).sort());
+  });
+});
