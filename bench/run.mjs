@@ -55,7 +55,7 @@ const TARGETS = {
 };
 
 /**
- * Recorded kube-apiserver 1.26 requests (copies of /work/shared/fixtures/admission-reviews):
+ * Recorded kube-apiserver 1.26 requests (copies of test/fixtures/admission-reviews):
  * a per-pod LoadBalancer Service to /mutate and /validate, a Service that is not per-pod, and a
  * StatefulSet, cycled in this order.
  */

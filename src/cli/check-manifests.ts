@@ -1,6 +1,7 @@
 import type { InputProblem, ManifestDocument, SourcePosition } from "../manifests/read.js";
 import {
   evaluateService,
+  evaluateStatefulSetApiVersion,
   evaluateStatefulSetChange,
   parsePodTarget,
   readPodNameSelector,
@@ -170,7 +171,11 @@ async function checkStatefulSet(
   if (!sts) return {};
   try {
     const services = await options.resolver.perPodServices(sts.namespace, sts.name);
-    const findings = evaluateStatefulSetChange(sts, services, options.config);
+    const findings = [
+      ...evaluateStatefulSetApiVersion(doc.object, options.defaultNamespace, options.config)
+        .findings,
+      ...evaluateStatefulSetChange(sts, services, options.config),
+    ];
     return findings.length > 0 ? { checked: toCheckedObject(doc, findings) } : {};
   } catch (error: unknown) {
     return {

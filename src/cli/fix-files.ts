@@ -4,7 +4,10 @@ import { parseManifestText } from "../manifests/parse.js";
 import type { InputProblem, ManifestDocument, ManifestFile } from "../manifests/read.js";
 import {
   evaluateService,
+  evaluateStatefulSetApiVersion,
+  isStatefulSet,
   parsePodTarget,
+  STATEFULSET_API_VERSION,
   readPodNameSelector,
   type PolicyConfig,
   type StatefulSetLookup,
@@ -34,6 +37,8 @@ export interface PlannedFix {
   readonly after: string;
   /** How many objects change. */
   readonly fixedObjects: number;
+  /** How many of them are StatefulSets (the rest are Services). */
+  readonly fixedStatefulSets: number;
   /** Findings the fix cannot repair (wrong ordinal, missing StatefulSet, ...). */
   readonly remaining: number;
 }
@@ -67,6 +72,18 @@ export async function planFixes(
     const objects: FixedObject[] = [];
     let remaining = 0;
     for (const doc of file.parsed.documents) {
+      if (isStatefulSet(doc.object)) {
+        const evaluation = evaluateStatefulSetApiVersion(doc.object, doc.namespace, options.policy);
+        remaining += evaluation.findings.filter((f) => !f.fixable).length;
+        if (evaluation.fixed !== doc.object) {
+          objects.push({
+            doc,
+            tree: { apiVersion: STATEFULSET_API_VERSION },
+            fixed: evaluation.fixed,
+          });
+        }
+        continue;
+      }
       if (!isCoreService(doc)) continue;
       const lookup = await lookupTarget(doc, options.resolver);
       if (lookup.status === "unavailable") {
@@ -87,13 +104,14 @@ export async function planFixes(
       if (tree) objects.push({ doc, tree, fixed: evaluation.fixed });
     }
     if (objects.length === 0) {
-      planned.push({ file, after: file.text, fixedObjects: 0, remaining });
+      planned.push({ file, after: file.text, fixedObjects: 0, fixedStatefulSets: 0, remaining });
       continue;
     }
     try {
       const after = rewriteFile(file, objects);
       verifyRewrite(file, after, objects);
-      planned.push({ file, after, fixedObjects: objects.length, remaining });
+      const fixedStatefulSets = objects.filter((o) => isStatefulSet(o.doc.object)).length;
+      planned.push({ file, after, fixedObjects: objects.length, fixedStatefulSets, remaining });
     } catch (error: unknown) {
       if (!(error instanceof FixError)) throw error;
       problems.push({

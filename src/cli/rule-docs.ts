@@ -74,6 +74,18 @@ export const RULE_DOCS: readonly RuleDoc[] = [
       "same namespace selects, so that Service selects nothing once the StatefulSet is applied.",
     help: "Delete the orphaned Services or keep enough replicas.",
   },
+  {
+    id: "removed-api-version",
+    short: "A StatefulSet uses an API version Kubernetes no longer serves",
+    full:
+      "StatefulSets are served only as apps/v1 since Kubernetes 1.16, which removed apps/v1beta1 " +
+      "and apps/v1beta2; old charts still carry them, and the API server rejects them. stsguard " +
+      "still judges their per-pod Services against them.",
+    help:
+      "Change apiVersion to apps/v1. apps/v1 requires spec.selector (matchLabels with the pod " +
+      "template's labels); from apps/v1beta1 also set spec.updateStrategy.type: OnDelete to keep " +
+      "its default. stsguard fix changes apiVersion when nothing else needs to change.",
+  },
 ];
 
 export function findRuleDoc(id: RuleId): RuleDoc {

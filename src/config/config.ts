@@ -32,6 +32,7 @@ export const DEFAULT_SEVERITIES: Readonly<Record<RuleId, Severity>> = Object.fre
   "missing-labels": "error",
   "selector-mismatch": "error",
   "orphaned-service": "warning",
+  "removed-api-version": "error",
 });
 
 export const defaultConfig: StsguardConfig = deepFreeze({

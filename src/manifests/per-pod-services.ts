@@ -42,7 +42,7 @@ export class GenerateError extends StsguardError {
  * One per-pod Service for every ordinal of a StatefulSet (`spec.ordinals.start` on), built so
  * that no rule fires: the pod-name selector alone (so selector-mismatch cannot fire), the
  * required labels with the configured extra ones, and `externalTrafficPolicy: Local`.
- * Null when the object is not an apps/v1 StatefulSet.
+ * Null when the object is not a StatefulSet (of any apps version).
  */
 export function generatePerPodServices(
   statefulSet: unknown,

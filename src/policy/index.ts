@@ -7,10 +7,13 @@ export {
   isExternallyAccessible,
   isStatefulSet,
   readPodNameSelector,
+  STATEFULSET_API_VERSION,
   summarizePerPodService,
   summarizeStatefulSet,
   withReplicas,
 } from "./objects.js";
 export { parsePodTarget, toPodName } from "./pod-target.js";
+export { evaluateStatefulSetApiVersion } from "./statefulset-api-version.js";
+export type { ApiVersionEvaluation } from "./statefulset-api-version.js";
 export { requiredLabels } from "./service-rules.js";
 export * from "./types.js";

@@ -19,8 +19,19 @@ export function readPodNameSelector(service: unknown): { value: unknown } | null
   return { value: selector[POD_NAME_LABEL] };
 }
 
+/** The only StatefulSet version Kubernetes serves since 1.16 (apps/v1beta1 and v1beta2 were removed). */
+export const STATEFULSET_API_VERSION = "apps/v1";
+
+/**
+ * A StatefulSet in any version of group `apps`: old charts still carry apps/v1beta1 and
+ * apps/v1beta2, and their per-pod Services are judged against them all the same (the version
+ * itself is `removed-api-version`'s business). StatefulSet never lived in another group.
+ */
 export function isStatefulSet(obj: unknown): boolean {
-  return readString(obj, "kind") === "StatefulSet" && readString(obj, "apiVersion") === "apps/v1";
+  return (
+    readString(obj, "kind") === "StatefulSet" &&
+    (readString(obj, "apiVersion") ?? "").startsWith("apps/")
+  );
 }
 
 /** What the rules need of a StatefulSet, with the API server's defaults; null if it is not one. */

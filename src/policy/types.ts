@@ -11,6 +11,7 @@ export const RULE_IDS = [
   "missing-labels",
   "selector-mismatch",
   "orphaned-service",
+  "removed-api-version",
 ] as const;
 
 export type RuleId = (typeof RULE_IDS)[number];

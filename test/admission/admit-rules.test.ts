@@ -350,6 +350,20 @@ describe("admit: requests that are not for stsguard pass untouched", () => {
       request: aRequest({ object: { kind: "Service", metadata: {} } }),
     },
     { name: "a Service whose object is null", request: aRequest({ object: null }) },
+    // What the chart's matchConditions skip where the API server has them (1.28+); before that
+    // the webhook receives them and must let them through as cheaply.
+    {
+      name: "a Service without spec.selector",
+      request: aRequest({ object: aService({ selector: undefined }) }),
+    },
+    {
+      name: "a Service whose selector lacks the pod-name key",
+      request: aRequest({ object: aService({ selector: { app: "web" }, type: "LoadBalancer" }) }),
+    },
+    {
+      name: "a recorded headless Service that selects app: web",
+      request: requestFromFixture("service-create-headless.at-mutating"),
+    },
     {
       name: "DELETE of a per-pod Service",
       request: aRequest({

@@ -205,7 +205,7 @@ describe("webhook configurations driven by values", () => {
     expect(validate.timeoutSeconds).toBe(12);
   });
 
-  it("leaves matchConditions out when switched off for clusters before 1.28", () => {
+  it("leaves matchConditions out when switched off", () => {
     const { mutate, validate } = renderWebhooks({
       webhook: { matchConditions: { enabled: false } },
     });

@@ -149,6 +149,17 @@ const EXPECTED_RULE_FINDINGS = [
     column: 3,
     fixable: false,
   },
+  {
+    name: "removed-api-version at the StatefulSet's apiVersion",
+    rule: "removed-api-version",
+    severity: "error",
+    kind: "StatefulSet",
+    objectName: "legacy",
+    file: "rules/zz-legacy.yaml",
+    line: 2,
+    column: 1,
+    fixable: true,
+  },
 ];
 
 const runs: Record<string, CliRun> = {};
@@ -217,9 +228,9 @@ describe("stsguard check --output json over a directory tree", () => {
 
   it("counts objects, per-pod Services, errors and warnings (skipped and non-per-pod ones included)", () => {
     expect(parseJson("json").summary).toEqual({
-      objects: 16,
+      objects: 17,
       perPodServices: 10,
-      errors: 8,
+      errors: 9,
       warnings: 3,
     });
   });
@@ -369,7 +380,7 @@ describe("stsguard check --output junit", () => {
     const xml = readRun("junit").stdout;
     expect(
       xml.startsWith(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="stsguard" tests="12" failures="8" errors="0">',
+        '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="stsguard" tests="13" failures="9" errors="0">',
       ),
     ).toBe(true);
     const cases = [...xml.matchAll(/<testcase classname="([^"]*)" name="([^"]*)"/g)].map(
@@ -385,7 +396,7 @@ describe("stsguard check --output junit", () => {
     expect(xml).toContain(
       '<failure type="malformed-pod-name" message="malformed-pod-name: Service default/web-malformed selects pod &quot;web-01&quot;, which is not &quot;&lt;statefulset&gt;-&lt;ordinal&gt;&quot;',
     );
-    expect(countTags(xml, "failure")).toBe(8);
+    expect(countTags(xml, "failure")).toBe(9);
     expect(isBalanced(xml)).toBe(true);
   });
 });
@@ -397,7 +408,7 @@ describe("stsguard check --output text", () => {
     expect(stdout).not.toContain("\u001b[");
     expect(stdout).toContain("rules/a-services.yaml\n  11:41  error    malformed-pod-name ");
     expect(stdout.trimEnd().split("\n").at(-1)).toBe(
-      "8 errors, 3 warnings in 10 per-pod Services in 16 objects; 4 fixable with `stsguard fix`.",
+      "9 errors, 3 warnings in 10 per-pod Services in 17 objects; 5 fixable with `stsguard fix`.",
     );
   });
 });

@@ -1,5 +1,8 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { createUnifiedDiff, diffLines } from "../../src/cli/line-diff.js";
+import { createUnifiedDiff } from "../../src/cli/line-diff.js";
+import { repoRoot } from "./built-cli.js";
 
 const names = { oldName: "a/f", newName: "b/f" };
 const makeLines = (n: number, from = 1): string =>
@@ -24,7 +27,7 @@ describe("createUnifiedDiff", () => {
       name: "numbers an insertion into an empty file from line 0",
       before: "",
       after: "x\n",
-      diff: "--- a/f\n+++ b/f\n@@ -0,0 +1 @@\n+x\n",
+      diff: "--- a/f\n+++ b/f\n@@ -0,0 +1,1 @@\n+x\n",
     },
     {
       name: "marks a last line without a newline",
@@ -46,15 +49,27 @@ describe("createUnifiedDiff", () => {
       after: makeLines(12).replace("line 3\n", "LINE 3\n").replace("line 8\n", "LINE 8\n"),
       diff: "--- a/f\n+++ b/f\n@@ -1,11 +1,11 @@\n line 1\n line 2\n-line 3\n+LINE 3\n line 4\n line 5\n line 6\n line 7\n-line 8\n+LINE 8\n line 9\n line 10\n line 11\n",
     },
+    {
+      name: "numbers a removal of the only line to line 0",
+      before: "x\n",
+      after: "",
+      diff: "--- a/f\n+++ b/f\n@@ -1,1 +0,0 @@\n-x\n",
+    },
+    {
+      name: "keeps CRLF line endings in the lines it shows",
+      before: "a\r\nb\r\n",
+      after: "a\r\nc\r\n",
+      diff: "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\r\n-b\r\n+c\r\n",
+    },
   ];
   it.each(rows)("$name", ({ before, after, diff }) => {
     expect(createUnifiedDiff(before, after, names)).toBe(diff);
   });
 });
 
-describe("diffLines", () => {
-  // Deterministic pseudo-random texts: the edit script must turn a into b and keep a longest
-  // common subsequence (what a shortest edit script keeps).
+describe("createUnifiedDiff over random texts", () => {
+  // Deterministic pseudo-random texts: the diff must turn a into b when applied, and change no
+  // more lines than a shortest edit script does (everything else is kept as context).
   const createRandom =
     (seed: number): (() => number) =>
     () => {
@@ -67,18 +82,60 @@ describe("diffLines", () => {
       Array.from({ length: Math.floor(next() * 30) }, () => "abcde"[Math.floor(next() * 5)] ?? "a");
     return { name: `random case ${i}`, a: make(), b: make() };
   });
-  it.each(cases)("turns a into b for $name", ({ a, b }) => {
-    const edits = diffLines(a, b);
-    expect(edits.filter((e) => e.kind !== "add").map((e) => e.line)).toEqual(a);
-    expect(edits.filter((e) => e.kind !== "del").map((e) => e.line)).toEqual(b);
-    expect(edits.filter((e) => e.kind === "same").length).toBe(longestCommonSubsequence(a, b));
-  });
+  const toText = (lines: readonly string[]): string => lines.map((line) => `${line}\n`).join("");
 
-  it("finds the longest common subsequence for a classic example", () => {
-    const edits = diffLines(["A", "B", "C", "A", "B", "B", "A"], ["C", "B", "A", "B", "A", "C"]);
-    expect(edits.filter((e) => e.kind === "same")).toHaveLength(4);
+  it.each(cases)("turns a into b, minimally, for $name", ({ a, b }) => {
+    const diff = createUnifiedDiff(toText(a), toText(b), names);
+    if (toText(a) === toText(b)) {
+      expect(diff).toBe("");
+      return;
+    }
+    expect(applyUnifiedDiff(a, diff)).toEqual(b);
+    const body = diff.split("\n").slice(2);
+    const common = longestCommonSubsequence(a, b);
+    expect(body.filter((line) => line.startsWith("-")).length).toBe(a.length - common);
+    expect(body.filter((line) => line.startsWith("+")).length).toBe(b.length - common);
   });
 });
+
+describe("line-diff", () => {
+  it("is the diff (jsdiff) package, not an algorithm of our own", () => {
+    const source = readFileSync(path.join(repoRoot, "src/cli/line-diff.ts"), "utf8");
+    expect(source).toMatch(/from "diff";/);
+    const manifest = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    expect(manifest.dependencies).toHaveProperty("diff");
+  });
+});
+
+/** Applies a unified diff of whole lines (no "\\ No newline" markers) to `lines`, checking context. */
+function applyUnifiedDiff(lines: readonly string[], diff: string): string[] {
+  const result: string[] = [];
+  let consumed = 0;
+  const body = diff.trimEnd().split("\n").slice(2);
+  for (let i = 0; i < body.length;) {
+    const header = /^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@$/.exec(body[i] ?? "");
+    if (!header) throw new Error(`not a hunk header: ${body[i] ?? ""}`);
+    const oldCount = Number(header[2] ?? "1");
+    // An empty old range names the line before the insertion.
+    const oldStart = Number(header[1]) - (oldCount === 0 ? 0 : 1);
+    result.push(...lines.slice(consumed, oldStart));
+    consumed = oldStart;
+    for (i++; i < body.length && !(body[i] ?? "").startsWith("@@"); i++) {
+      const line = body[i] ?? "";
+      const text = line.slice(1);
+      if (line.startsWith("+")) {
+        result.push(text);
+        continue;
+      }
+      if (lines[consumed] !== text) throw new Error(`context mismatch at line ${consumed + 1}`);
+      consumed++;
+      if (line.startsWith(" ")) result.push(text);
+    }
+  }
+  return [...result, ...lines.slice(consumed)];
+}
 
 function longestCommonSubsequence(a: readonly string[], b: readonly string[]): number {
   const table = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));

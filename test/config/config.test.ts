@@ -89,6 +89,7 @@ describe("parseConfig", () => {
           "missing-labels": "error",
           "selector-mismatch": "error",
           "orphaned-service": "warning",
+          "removed-api-version": "error",
         },
         labelPrefix: "stsguard.io",
         extraLabels: [],

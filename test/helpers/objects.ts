@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** Recorded from a real kube-apiserver 1.26; `shared/` sits beside the repository. */
-export const fixturesDir = path.resolve(repoRoot, "../shared/fixtures/admission-reviews");
+/** Recorded from a real kube-apiserver 1.26; provenance in that folder's README. */
+export const fixturesDir = path.resolve(repoRoot, "test/fixtures/admission-reviews");
 
 export interface FixtureRequest {
   readonly uid: string;

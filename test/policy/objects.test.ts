@@ -160,8 +160,23 @@ describe("summarizeStatefulSet", () => {
       expected: null,
     },
     {
-      name: "apps/v1beta1 is not apps/v1",
+      name: "apps/v1beta1 (removed in 1.16, still in old charts) is read all the same",
       obj: aStatefulSet({ apiVersion: "apps/v1beta1" }),
+      expected: web({}),
+    },
+    {
+      name: "apps/v1beta2 is read all the same",
+      obj: aStatefulSet({ apiVersion: "apps/v1beta2" }),
+      expected: web({}),
+    },
+    {
+      name: "extensions/v1beta1 never had StatefulSets",
+      obj: aStatefulSet({ apiVersion: "extensions/v1beta1" }),
+      expected: null,
+    },
+    {
+      name: "a StatefulSet kind in another group (a CRD) is not one",
+      obj: aStatefulSet({ apiVersion: "apps.kruise.io/v1beta1" }),
       expected: null,
     },
     {

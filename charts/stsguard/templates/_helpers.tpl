@@ -231,9 +231,15 @@ Lets the API server skip Services that are not per-pod Services without calling 
 - Only the new object counts. An UPDATE that removes the key from a per-pod Service turns it
   into a plain Service, which stsguard allows untouched; calling the webhook would only add a
   round trip, and with failurePolicy Fail a stsguard outage would block that way out.
+Emitted only where the cluster serves the field (feature AdmissionWebhookMatchConditions: beta
+and on from 1.28, GA 1.30), by helm's view of the cluster: the live cluster for install and
+upgrade, --kube-version for `helm template`. Before 1.27 the field is unknown and strict decoding
+(kubectl apply, Argo CD, Flux) rejects the whole object; on 1.27 it is alpha, off, and dropped.
+The server itself allows the Services this skips, so without it only the round trip is added.
+The `-0` lets vendor versions such as v1.28.3-eks-1234 (pre-releases in semver) match.
 */}}
 {{- define "stsguard.matchConditions" -}}
-{{- if .Values.webhook.matchConditions.enabled -}}
+{{- if and .Values.webhook.matchConditions.enabled (semverCompare ">=1.28.0-0" .Capabilities.KubeVersion.Version) -}}
 matchConditions:
   - name: per-pod-services-only
     expression: "request.resource.resource != 'services' || (has(object.spec) && has(object.spec.selector) && 'statefulset.kubernetes.io/pod-name' in object.spec.selector)"

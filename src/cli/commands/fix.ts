@@ -7,7 +7,7 @@ import {
   type InputProblem,
 } from "../../manifests/read.js";
 import { nodeWriteFs, writeFileAtomic, type WriteFs } from "../../files/atomic-write.js";
-import { planFixes } from "../fix-files.js";
+import { planFixes, type PlannedFix } from "../fix-files.js";
 import { EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { createUnifiedDiff } from "../line-diff.js";
 import { addPolicyOptions, preparePolicy, type PolicyFlags } from "../policy-options.js";
@@ -69,7 +69,7 @@ export async function runFix(
       }
       try {
         await writeFileAtomic(fix.file.absolutePath ?? name, fix.after, { fs });
-        io.stdout.write(`fixed ${name}: ${pluralize(fix.fixedObjects, "Service")}\n`);
+        io.stdout.write(`fixed ${name}: ${describeFixed(fix)}\n`);
       } catch (error: unknown) {
         problems.push({
           file: name,
@@ -92,6 +92,16 @@ export async function runFix(
   } finally {
     await setup.cluster?.close();
   }
+}
+
+/** `2 Services`, `1 StatefulSet`, or `2 Services, 1 StatefulSet`. */
+function describeFixed(fix: PlannedFix): string {
+  const services = fix.fixedObjects - fix.fixedStatefulSets;
+  const parts = [
+    services > 0 ? pluralize(services, "Service") : "",
+    fix.fixedStatefulSets > 0 ? pluralize(fix.fixedStatefulSets, "StatefulSet") : "",
+  ];
+  return parts.filter(Boolean).join(", ");
 }
 
 function summarize(files: number, changed: number, diffOnly: boolean, remaining: number): string {

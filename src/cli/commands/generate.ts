@@ -72,7 +72,7 @@ async function runGenerate(file: string, flags: GenerateFlags, io: CliIo): Promi
     }
   }
   if (statefulSets === 0 && !read.problems.some((p) => p.severity === "error")) {
-    throw new UsageError(`no apps/v1 StatefulSet in ${file}`);
+    throw new UsageError(`no StatefulSet in ${file}`);
   }
   io.stdout.write(documents.join("---\n"));
   return read.problems.some((p) => p.severity === "error") ? EXIT_USAGE : EXIT_OK;
