@@ -2,7 +2,7 @@ import path from "node:path";
 import { Command, Option } from "commander";
 import { stringify } from "yaml";
 import { defaultConfig, loadConfigFile, parseKubeVersion } from "../../config/config.js";
-import { UsageError } from "../../errors.js";
+import { LookupError, UsageError, describeError } from "../../errors.js";
 import type { KubeVersion } from "../../policy/types.js";
 import { exportAdmissionPolicies } from "../../policy-export/index.js";
 import { EXIT_OK, type CliIo, type SetExitCode } from "../io.js";
@@ -91,6 +91,11 @@ async function resolveKubeVersion(
   });
   try {
     return await cluster.readKubeVersion();
+  } catch (error: unknown) {
+    throw new LookupError(
+      `cannot read the Kubernetes version from the cluster (or give --kube-version): ${describeError(error)}`,
+      { cause: error },
+    );
   } finally {
     await cluster.close();
   }
