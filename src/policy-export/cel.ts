@@ -177,7 +177,8 @@ export function localPolicyMutation(settings: CelSettings): string {
  * the Service has none, and keeps the labels it has.
  */
 export function labelMutations(settings: CelSettings): readonly string[] {
-  const own = `{${settings.labelPrefix} + '/statefulset': ${statefulSet("object")}, ${settings.labelPrefix} + '/ordinal': ${ordinal("object")}}`;
+  // Spaces inside the braces: the chart's `{{ squote $prefix }}` must not follow a `{`.
+  const own = `{ ${settings.labelPrefix} + '/statefulset': ${statefulSet("object")}, ${settings.labelPrefix} + '/ordinal': ${ordinal("object")} }`;
   const ownLacking = `[[${settings.labelPrefix} + '/statefulset', ${statefulSet("object")}], [${settings.labelPrefix} + '/ordinal', ${ordinal("object")}]].exists(l, !${hasLabel("object", "l")})`;
   const fixedLacking = `dyn(${settings.fixedLabels}).exists(l, !${hasLabel("object", "l")})`;
   return [
