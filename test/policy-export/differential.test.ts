@@ -30,6 +30,8 @@ interface Case {
   readonly operation?: "CREATE" | "UPDATE";
   readonly namespace?: string;
   readonly config?: PolicyOverrides;
+  /** Export the CEL for another version than the engine assumes: only to show a mismatch fails. */
+  readonly exportFor?: string;
 }
 
 const ruleOf = (message: string): string => message.slice(0, message.indexOf(":"));
@@ -76,7 +78,8 @@ function compareBoth(row: Case): { denied: readonly string[]; warnings: readonly
       .map(formatFinding)
       .sort(),
   };
-  const { objects } = exportAdmissionPolicies(config, { kubeVersion: config.kubeVersion });
+  const kubeVersion = row.exportFor ? parseKubeVersion(row.exportFor) : config.kubeVersion;
+  const { objects } = exportAdmissionPolicies(config, { kubeVersion });
   const cel = validate(objects as never, request);
   const actual = { denied: [...cel.denied].sort(), warnings: [...cel.warnings].sort() };
   if (selectorValueIsValid(object)) {
@@ -288,6 +291,12 @@ const rows: (Case & { name: string })[] = [
 describe("the exported CEL and the engine agree", () => {
   it.each(rows)("$name", (row) => {
     compareBoth(row);
+  });
+
+  it("notices a disagreement: CEL exported for 1.28 judges ClusterIP with externalIPs unlike the engine on 1.29", () => {
+    const row = { service: aService({ externalIPs: IPS }), config: { kubeVersion: "1.29" } };
+    expect(() => compareBoth(row)).not.toThrow();
+    expect(() => compareBoth({ ...row, exportFor: "1.28" })).toThrow(/to deeply equal/);
   });
 
   it("the table reaches every verdict: deny, warn, allow and rejected bodies", () => {
