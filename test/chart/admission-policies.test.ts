@@ -10,6 +10,7 @@ import { parseConfig } from "../../src/config/config.js";
 import { exportAdmissionPolicies } from "../../src/policy-export/index.js";
 import { renderChartTemplate } from "../../src/policy-export/chart-template.js";
 import { parseKubeVersion } from "../../src/config/config.js";
+import { validatorFor } from "../policy-export/openapi-validators.js";
 import { CHART_DIR, FULLNAME, tryRenderChart, type Manifest, type Values } from "./helm.js";
 
 const POLICY_KINDS = [
@@ -122,6 +123,12 @@ describe("charts/stsguard/templates/admission-policies.yaml", () => {
           .split("\n")
           .filter((line) => line.trim() === ""),
       ).toEqual([]);
+      // The chart's own parts (labels, namespace selector) fit the release's schema too.
+      const release = kubeVersion.split(".").slice(0, 2).join(".");
+      for (const object of chart) {
+        const validate = validatorFor(release, object.apiVersion, object.kind);
+        expect(validate(object), JSON.stringify(validate.errors)).toBe(true);
+      }
     },
   );
 

@@ -3,69 +3,11 @@
  * exported for (test/fixtures/admission-policy-openapi, see its README), strictly: a field the
  * release does not know is an error, as kubectl's strict field validation makes it.
  */
-import { readdirSync, readFileSync } from "node:fs";
-import path from "node:path";
-import { Ajv, type ValidateFunction } from "ajv";
 import { describe, expect, it } from "vitest";
 import { parseKubeVersion } from "../../src/config/config.js";
 import { exportAdmissionPolicies } from "../../src/policy-export/index.js";
-import { repoRoot } from "../helpers/objects.js";
 import { policyWith } from "../policy/engine-inputs.js";
-
-const FIXTURES = path.join(repoRoot, "test", "fixtures", "admission-policy-openapi");
-
-interface Fixture {
-  readonly source: string;
-  readonly roots: readonly string[];
-  readonly schemas: Record<string, unknown>;
-}
-
-/** Object schemas with properties get `additionalProperties: false`: unknown fields are errors. */
-function strict(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(strict);
-  if (typeof schema !== "object" || schema === null) return schema;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(schema)) out[key] = strict(value);
-  if ("properties" in out && !("additionalProperties" in out)) out["additionalProperties"] = false;
-  return out;
-}
-
-function loadValidators(file: string): Map<string, ValidateFunction> {
-  const fixture = JSON.parse(readFileSync(path.join(FIXTURES, file), "utf8")) as Fixture;
-  const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
-  ajv.addSchema({ $id: "k8s", components: { schemas: strict(fixture.schemas) } });
-  const validators = new Map<string, ValidateFunction>();
-  for (const root of fixture.roots) {
-    const validate = ajv.getSchema(`k8s#/components/schemas/${root}`);
-    if (!validate) throw new Error(`${file}: no schema ${root}`);
-    validators.set(root.split(".").pop() ?? root, validate);
-  }
-  return validators;
-}
-
-/** `1.30-v1.json` → release 1.30, group version v1. */
-const fixtures = readdirSync(FIXTURES)
-  .filter((f) => f.endsWith(".json"))
-  .map((file) => {
-    const [release = "", version = ""] = file.replace(".json", "").split("-");
-    return { file, release, version, validators: loadValidators(file) };
-  });
-
-function validatorFor(release: string, apiVersion: string, kind: string): ValidateFunction {
-  const version = apiVersion.split("/")[1] ?? "";
-  // kubectl-validate's builtins end at 1.35: 1.36's v1 MutatingAdmissionPolicy is checked
-  // against 1.35's v1beta1, the same API before graduation.
-  const [wantRelease, wantVersion] =
-    release === "1.36"
-      ? kind.startsWith("Mutating")
-        ? ["1.35", "v1beta1"]
-        : ["1.35", "v1"]
-      : [release, version];
-  const fixture = fixtures.find((f) => f.release === wantRelease && f.version === wantVersion);
-  const validate = fixture?.validators.get(kind);
-  if (!validate) throw new Error(`no schema for ${kind} ${apiVersion} on ${release}`);
-  return validate;
-}
+import { validatorFor } from "./openapi-validators.js";
 
 // Values the API documents for these fields (admissionregistration types.go).
 const ALLOWED = {
@@ -78,7 +20,10 @@ const ALLOWED = {
 };
 
 function checkEnums(value: unknown, where: string): void {
-  if (Array.isArray(value)) value.forEach((v, i) => { checkEnums(v, `${where}[${i}]`); });
+  if (Array.isArray(value))
+    value.forEach((v, i) => {
+      checkEnums(v, `${where}[${i}]`);
+    });
   if (typeof value !== "object" || value === null) return;
   for (const [key, child] of Object.entries(value)) {
     const allowed = (ALLOWED as Record<string, string[]>)[key];
