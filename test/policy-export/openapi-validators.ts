@@ -39,25 +39,25 @@ function loadValidators(file: string): Map<string, ValidateFunction> {
   return validators;
 }
 
+const minorOf = (release: string): number => Number(release.split(".")[1]);
+
 /** `1.30-v1.json` → release 1.30, group version v1. */
 const fixtures = readdirSync(FIXTURES)
   .filter((f) => f.endsWith(".json"))
   .map((file) => {
     const [release = "", version = ""] = file.replace(".json", "").split("-");
-    return { file, release, version, validators: loadValidators(file) };
-  });
+    return { file, minor: minorOf(release), version, validators: loadValidators(file) };
+  })
+  // Newest first: a release without a file of its own has the schema of the newest one before it.
+  .sort((a, b) => b.minor - a.minor);
 
+/** The validator of `kind` in `apiVersion` as Kubernetes `release` (e.g. "1.30") serves it. */
 export function validatorFor(release: string, apiVersion: string, kind: string): ValidateFunction {
-  const version = apiVersion.split("/")[1] ?? "";
   // kubectl-validate's builtins end at 1.35: 1.36's v1 MutatingAdmissionPolicy is checked
-  // against 1.35's v1beta1, the same API before graduation.
-  const [wantRelease, wantVersion] =
-    release === "1.36"
-      ? kind.startsWith("Mutating")
-        ? ["1.35", "v1beta1"]
-        : ["1.35", "v1"]
-      : [release, version];
-  const fixture = fixtures.find((f) => f.release === wantRelease && f.version === wantVersion);
+  // against v1beta1, the same API before graduation.
+  const graduated = release === "1.36" && kind.startsWith("Mutating");
+  const version = graduated ? "v1beta1" : (apiVersion.split("/")[1] ?? "");
+  const fixture = fixtures.find((f) => f.version === version && f.minor <= minorOf(release));
   const validate = fixture?.validators.get(kind);
   if (!validate) throw new Error(`no schema for ${kind} ${apiVersion} on ${release}`);
   return validate;
