@@ -11,7 +11,14 @@ import { exportAdmissionPolicies } from "../../src/policy-export/index.js";
 import { renderChartTemplate } from "../../src/policy-export/chart-template.js";
 import { parseKubeVersion } from "../../src/config/config.js";
 import { validatorFor } from "../policy-export/openapi-validators.js";
-import { CHART_DIR, FULLNAME, tryRenderChart, type Manifest, type Values } from "./helm.js";
+import {
+  CHART_DIR,
+  FULLNAME,
+  lintChart,
+  tryRenderChart,
+  type Manifest,
+  type Values,
+} from "./helm.js";
 
 const POLICY_KINDS = [
   "ValidatingAdmissionPolicy",
@@ -90,6 +97,12 @@ describe("charts/stsguard/templates/admission-policies.yaml", () => {
     expect(committed, "run `npm run build && node scripts/export-chart-policies.mjs`").toBe(
       renderChartTemplate(),
     );
+  });
+
+  it("passes helm lint --strict when switched on", () => {
+    const result = lintChart({ admissionPolicies: { enabled: true } });
+    expect(result.output).toContain("1 chart(s) linted, 0 chart(s) failed");
+    expect(result.ok).toBe(true);
   });
 
   it("installs nothing by default", () => {
