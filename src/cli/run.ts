@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { StsguardError, UsageError } from "../errors.js";
 import { checkCommand } from "./commands/check.js";
 import { certsCommand } from "./commands/certs.js";
+import { exportPoliciesCommand } from "./commands/export-policies.js";
 import { fixCommand } from "./commands/fix.js";
 import { generateCommand } from "./commands/generate.js";
 import { serveCommand } from "./commands/serve.js";
@@ -27,6 +28,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     fixCommand(io, setExitCode),
     generateCommand(io, setExitCode),
     certsCommand(io, setExitCode),
+    exportPoliciesCommand(io, setExitCode),
   ]) {
     program.addCommand(command.exitOverride().configureOutput(program.configureOutput()));
   }

@@ -1,0 +1,169 @@
+/**
+ * Runs exported ValidatingAdmissionPolicies and MutatingAdmissionPolicies the way the API server
+ * does, with a CEL evaluator from npm (@marcbachmann/cel-js):
+ * - the object is first decoded as the API server decodes a core/v1 Service (`asDecoded`);
+ * - a policy applies when its resource rule and every matchCondition match;
+ * - a validation fails when its expression is false; its messageExpression is the message;
+ * - an ApplyConfiguration mutation is merged into the object (maps merge, scalars replace).
+ *
+ * cel-js has no typed object construction (`Object{...}`), which Kubernetes gives mutation
+ * expressions; `toMapLiteral` rewrites it into the equivalent map literal. cel-js also treats
+ * plain JS objects with a `constructor` key as foreign types, so maps are passed as `Map`s, and
+ * it drops the keys `__proto__`, `constructor` and `prototype` from map literals (a guard in its
+ * operators.js); those three strings are renamed on the way in and back on the way out.
+ */
+import { parse } from "@marcbachmann/cel-js";
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface Request {
+  readonly operation: "CREATE" | "UPDATE";
+  readonly namespace: string;
+  readonly object: Json;
+  readonly oldObject: Json;
+}
+
+export interface Verdict {
+  /** `Deny` or `Warn` messages, by policy name. */
+  readonly denied: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+interface PolicyObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec: Record<string, unknown>;
+}
+
+const isMap = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const RESERVED = ["__proto__", "constructor", "prototype"];
+const ALIAS = "stsguard-test-alias:";
+const alias = (text: string): string => (RESERVED.includes(text) ? `${ALIAS}${text}` : text);
+const unalias = (text: string): string => text.replaceAll(ALIAS, "");
+
+/** JSON into what cel-js reads as CEL values: maps as Map, integers as BigInt. */
+function toCel(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toCel);
+  if (isMap(value)) return new Map(Object.entries(value).map(([k, v]) => [alias(k), toCel(v)]));
+  if (typeof value === "number" && Number.isInteger(value)) return BigInt(value);
+  if (typeof value === "string") return alias(value);
+  return value;
+}
+
+function fromCel(value: unknown): Json {
+  if (value instanceof Map) {
+    const out: Record<string, Json> = {};
+    for (const [k, v] of value as Map<string, unknown>) {
+      Object.defineProperty(out, unalias(k), {
+        value: fromCel(v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  }
+  if (Array.isArray(value)) return value.map(fromCel);
+  if (isMap(value)) return fromCel(new Map(Object.entries(value)));
+  if (typeof value === "bigint") return Number(value);
+  if (typeof value === "string") return unalias(value);
+  return value as Json;
+}
+
+/** `Object{spec: Object.spec{f: x}}` → `{'spec': {'f': x}}`; every constructor here has one field. */
+export function toMapLiteral(expression: string): string {
+  return expression
+    .replace(/\bObject(?:\.\w+)*\{\}/g, "{}")
+    .replace(/\bObject(?:\.\w+)*\{(\w+):/g, "{'$1':");
+}
+
+const compiled = new Map<string, ReturnType<typeof parse>>();
+
+function run(expression: string, request: Request): unknown {
+  let program = compiled.get(expression);
+  if (!program) {
+    program = parse(expression.replace(/'(__proto__|constructor|prototype)'/g, `'${ALIAS}$1'`));
+    compiled.set(expression, program);
+  }
+  return program({
+    object: toCel(request.object),
+    oldObject: toCel(request.oldObject),
+    request: toCel({ operation: request.operation, namespace: request.namespace }),
+  });
+}
+
+function matches(policy: PolicyObject, request: Request): boolean {
+  const conditions = (policy.spec["matchConditions"] ?? []) as { expression: string }[];
+  return conditions.every((c) => run(c.expression, request) === true);
+}
+
+/** Runs the validating policies with their bindings' actions. */
+export function validate(objects: readonly PolicyObject[], request: Request): Verdict {
+  const denied: string[] = [];
+  const warnings: string[] = [];
+  const bindings = objects.filter((o) => o.kind === "ValidatingAdmissionPolicyBinding");
+  for (const policy of objects.filter((o) => o.kind === "ValidatingAdmissionPolicy")) {
+    if (!matches(policy, request)) continue;
+    const binding = bindings.find((b) => b.spec["policyName"] === policy.metadata.name);
+    if (!binding) throw new Error(`no binding for ${policy.metadata.name}`);
+    const actions = binding.spec["validationActions"] as string[];
+    for (const v of policy.spec["validations"] as {
+      expression: string;
+      messageExpression: string;
+    }[]) {
+      const ok = run(v.expression, request);
+      if (typeof ok !== "boolean") throw new Error(`${policy.metadata.name}: not a bool`);
+      if (ok) continue;
+      const text = fromCel(run(v.messageExpression, request));
+      if (typeof text !== "string")
+        throw new Error(`${policy.metadata.name}: message not a string`);
+      if (actions.includes("Deny")) denied.push(text);
+      if (actions.includes("Warn")) warnings.push(text);
+    }
+  }
+  return { denied, warnings };
+}
+
+/** Server-side-apply merge of an apply configuration: maps merge key by key, the rest replaces. */
+function merge(target: Json, patch: Json): Json {
+  if (!isMap(target) || !isMap(patch)) return patch;
+  const out: Record<string, Json> = { ...target };
+  for (const [key, value] of Object.entries(patch)) {
+    const current = Object.prototype.hasOwnProperty.call(out, key) ? out[key] : undefined;
+    Object.defineProperty(out, key, {
+      value: current === undefined ? value : merge(current, value),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
+/** Runs the mutating policies in order and returns the mutated object. */
+export function mutate(objects: readonly PolicyObject[], request: Request): Json {
+  let object = request.object;
+  for (const policy of objects.filter((o) => o.kind === "MutatingAdmissionPolicy")) {
+    if (
+      !objects.some(
+        (o) =>
+          o.kind === "MutatingAdmissionPolicyBinding" &&
+          o.spec["policyName"] === policy.metadata.name,
+      )
+    ) {
+      throw new Error(`no binding for ${policy.metadata.name}`);
+    }
+    const current = { ...request, object };
+    if (!matches(policy, current)) continue;
+    for (const m of policy.spec["mutations"] as { applyConfiguration: { expression: string } }[]) {
+      const applied = fromCel(
+        run(toMapLiteral(m.applyConfiguration.expression), { ...request, object }),
+      );
+      object = merge(object, applied);
+    }
+  }
+  return object;
+}
