@@ -185,7 +185,7 @@ function describeUnevaluated(doc: ManifestDocument, decision: GuardrailDecision)
     severity: "warning",
     message:
       `${what}: namespace rule ${rule} selects by label, but namespace ${doc.namespace} has ` +
-      `no Namespace object among the inputs; checked as mode ${decision.mode}`,
+      `no Namespace object among the inputs; checked as mode ${decision.mode} (the strictest it could be)`,
   }));
   return [...rules, ...exemptions];
 }

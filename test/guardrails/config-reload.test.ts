@@ -72,6 +72,8 @@ describe("serve reloads its configuration on a ..data symlink swap", () => {
   const metrics = async (): Promise<string> => (await requestHttp(metricsPort, "/metrics")).text;
 
   beforeAll(async () => {
+    // Builds dist/ first when it is stale (a lone `vitest run` of this file).
+    await runBuiltCli(["--version"]);
     temp = await makeTempDir("config-reload-");
     configDir = path.join(temp.dir, "config");
     await mkdir(configDir);
@@ -123,7 +125,7 @@ describe("serve reloads its configuration on a ..data symlink swap", () => {
         while (!stopLoad) seen.push(await validate());
       }),
     ).then(() => undefined);
-  }, 30_000);
+  }, 120_000);
 
   afterAll(async () => {
     stopLoad = true;

@@ -372,7 +372,7 @@ describe("one answer: engine, webhook over HTTPS, stsguard check", () => {
           .sort(),
       });
     }
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await server.close();
