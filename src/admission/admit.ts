@@ -70,6 +70,8 @@ const IGNORED: AdmissionResult = Object.freeze({
  * The admission decision for one request, with no HTTP in sight. `/mutate` never denies: it
  * returns the patch to the fixed object. `/validate` denies on errors and warns on warnings.
  * Anything that is not a per-pod Service, a StatefulSet or a StatefulSet scale is allowed as is.
+ * The namespace's mode and the exemptions (src/guardrails, the same decision `check` makes)
+ * then shape the answer: `warn` never denies, `monitor` allows untouched, `off` skips.
  */
 export async function admit(
   request: AdmissionRequest,
@@ -124,7 +126,10 @@ function needsNamespaceLabels(config: StsguardConfig): boolean {
   );
 }
 
-/** Unknown (null) when the source cannot tell: rules that need labels are then skipped. */
+/**
+ * Unknown (null) when the source cannot tell. Namespace rules that select by label then count
+ * as the strictest they could be, and exemptions that need labels do not apply.
+ */
 async function readNamespaceLabels(
   namespace: string,
   namespaces: NamespaceSource | undefined,
