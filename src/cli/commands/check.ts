@@ -25,8 +25,8 @@ export function checkCommand(io: CliIo, setExitCode: SetExitCode): Command {
     .description(
       "Check per-pod StatefulSet Services in manifests: files, directories (recursively: " +
         ".yaml, .yml, .json) and - for standard input.\n" +
-        "Namespace modes and exemptions apply as in the webhook: in warn namespaces errors are\n" +
-        "reported as warnings (they would not be denied); monitor and off namespaces report\n" +
+        "Namespace modes and exemptions apply as in the webhook: in warn namespaces errors are " +
+        "reported as warnings (they would not be denied); monitor and off namespaces report " +
         "nothing. Namespace labels come from Namespace objects among the inputs.\n" +
         "Exit status: 0 clean, 1 errors (or warnings with --strict), 2 usage or input errors.",
     )
