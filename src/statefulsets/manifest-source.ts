@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { ConfigError } from "../errors.js";
 import { readManifests, type InputProblem } from "../manifests/read.js";
+import { summarizeNamespace, type NamespaceSummary } from "../namespaces/source.js";
 import {
   summarizePerPodService,
   summarizeStatefulSet,
@@ -20,6 +21,8 @@ export interface ManifestSourceOptions {
 /** A fixed source that also says what it holds (the start banner's example uses it). */
 export interface ManifestSource extends StatefulSetSource {
   readonly statefulSets: readonly StatefulSetSummary[];
+  /** Namespace objects among the manifests: their labels select namespace rules and exemptions. */
+  readonly namespaces: readonly NamespaceSummary[];
 }
 
 /**
@@ -45,7 +48,10 @@ export async function createManifestSource(
   }
   const statefulSets: StatefulSetSummary[] = [];
   const services: PerPodServiceSummary[] = [];
+  const namespaces: NamespaceSummary[] = [];
   for (const { object } of documents) {
+    const namespace = summarizeNamespace(object);
+    if (namespace) namespaces.push(namespace);
     const sts = summarizeStatefulSet(object, defaultNamespace);
     if (sts) statefulSets.push(sts);
     const service = summarizePerPodService(object, defaultNamespace);
@@ -57,6 +63,7 @@ export async function createManifestSource(
       files: new Set(documents.map((d) => d.file)).size,
       statefulSets: statefulSets.map((s) => `${s.namespace}/${s.name}`),
       perPodServices: services.length,
+      namespaces: namespaces.map((ns) => ns.name),
     },
     "read StatefulSets from manifests",
   );
@@ -66,7 +73,7 @@ export async function createManifestSource(
       "no StatefulSet in the manifests: every per-pod Service will get statefulset-not-found",
     );
   }
-  return { ...createStaticSource(statefulSets, services), statefulSets };
+  return { ...createStaticSource(statefulSets, services), statefulSets, namespaces };
 }
 
 function formatProblem(problem: InputProblem): string {
