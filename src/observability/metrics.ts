@@ -23,6 +23,8 @@ export interface WebhookMetrics {
     durationSeconds: number,
   ): void;
   observeTlsReload(outcome: "applied" | "rejected"): void;
+  /** A connection closed on arrival because the server's connection cap was reached. */
+  observeDroppedConnection(): void;
   /** Counters for the cluster source's watches and live reads. */
   readonly clusterSource: ClusterSourceMetrics;
 }
@@ -63,6 +65,11 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     name: "stsguard_tls_reloads_total",
     help: "Certificate reloads after the TLS files changed, by outcome (applied or rejected).",
     labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const droppedConnections = new Counter({
+    name: "stsguard_connections_dropped_total",
+    help: "Connections closed on arrival because the connection cap (--max-connections) was reached.",
     registers: [registry],
   });
   const watchRestarts = new Counter({
@@ -113,6 +120,9 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     },
     observeTlsReload(outcome): void {
       tlsReloads.inc({ outcome });
+    },
+    observeDroppedConnection(): void {
+      droppedConnections.inc();
     },
     clusterSource: {
       recordWatchRestart: (resource, reason) => {

@@ -74,6 +74,8 @@ describe("stsguard serve --manifests in a fresh directory", () => {
         env: isolatedEnv(join(temp.dir, "home"), {
           STSGUARD_PORT: "0",
           STSGUARD_METRICS_PORT: "0",
+          // Short, so the SIGTERM test below sees the listener close soon after the drain.
+          STSGUARD_DRAIN_DELAY: "500ms",
         }),
         stdio: ["ignore", "pipe", "pipe"],
       },
@@ -144,7 +146,7 @@ describe("stsguard serve --manifests in a fresh directory", () => {
     expect(answer.json).toMatchObject({ response: { allowed: false } });
 
     expect(await exited).toEqual({ code: 0, signal: null });
-    expect(stdout).toContain('"msg":"shutting down: finishing in-flight requests"');
+    expect(stdout).toContain('"msg":"shutting down: draining, then finishing in-flight requests"');
     expect(stdout).toContain('"msg":"stsguard webhook stopped"');
   });
 });
@@ -169,6 +171,13 @@ describe("stsguard serve --help", () => {
       ["--metrics-port", "STSGUARD_METRICS_PORT"],
       ["--kube-version", "STSGUARD_KUBE_VERSION"],
       ["--log-level", "STSGUARD_LOG_LEVEL"],
+      ["--drain-delay", "STSGUARD_DRAIN_DELAY"],
+      ["--shutdown-timeout", "STSGUARD_SHUTDOWN_TIMEOUT"],
+      ["--handshake-timeout", "STSGUARD_HANDSHAKE_TIMEOUT"],
+      ["--headers-timeout", "STSGUARD_HEADERS_TIMEOUT"],
+      ["--request-timeout", "STSGUARD_REQUEST_TIMEOUT"],
+      ["--keep-alive-timeout", "STSGUARD_KEEP_ALIVE_TIMEOUT"],
+      ["--max-connections", "STSGUARD_MAX_CONNECTIONS"],
     ];
     for (const [flag, env] of pairs) {
       expect(stdout).toMatch(new RegExp(`^  ${flag} <`, "m"));
@@ -232,6 +241,22 @@ describe("stsguard serve refuses to start on bad input, with exit code 2", () =>
       name: "an unknown log level",
       args: ["--manifests", "examples", "--log-level", "loud"],
       stderr: /--log-level: "loud" is not a log level/,
+    },
+    {
+      name: "a --drain-delay that is not a duration",
+      args: ["--manifests", "examples", "--drain-delay", "soon"],
+      stderr: /--drain-delay: "soon" is not a duration/,
+    },
+    {
+      name: "a zero STSGUARD_HEADERS_TIMEOUT",
+      args: ["--manifests", "examples"],
+      env: { STSGUARD_HEADERS_TIMEOUT: "0s" },
+      stderr: /STSGUARD_HEADERS_TIMEOUT: "0s" is not a duration above 0/,
+    },
+    {
+      name: "a --max-connections that is not a count",
+      args: ["--manifests", "examples", "--max-connections", "-1"],
+      stderr: /--max-connections: "-1" is not a positive whole number/,
     },
     {
       name: "a --kube-version that is not a version",
