@@ -5,6 +5,7 @@ import { admit, type AdmitDeps } from "../admission/admit.js";
 import { parseReview, toReviewResponse } from "../admission/review.js";
 import type { AdmissionMode, AdmissionRequest, AdmissionResult } from "../admission/types.js";
 import { BadReviewError, describeError } from "../errors.js";
+import { truncateText } from "../policy/echo.js";
 import type { AdmissionDecision, WebhookMetrics } from "../observability/metrics.js";
 import { sendStatus } from "./status-response.js";
 
@@ -106,8 +107,8 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
         uid: request.uid,
         kind: request.kind.kind,
         operation: request.operation,
-        namespace: request.namespace,
-        name: request.name,
+        namespace: truncateText(request.namespace),
+        name: truncateText(request.name),
         dryRun: request.dryRun,
         subject: result.subject,
         decision,
