@@ -3,7 +3,8 @@
 // never a 5xx, the uid echoed, every patch applies strictly (RFC 6902) to request.object, a
 // second mutate of the patched object changes nothing, and validate then finds nothing fixable.
 //
-// `npm test` runs FUZZ_RUNS samples (a few seconds); `npm run bench:fuzz` runs many more.
+// `npm test` runs FUZZ_RUNS samples, split over two policies (about ten seconds);
+// `npm run bench:fuzz` runs 10,000.
 // A failure prints the seed and path: `STSGUARD_FUZZ_SEED=<seed> STSGUARD_FUZZ_PATH=<path>`
 // replays it.
 import https from "node:https";
@@ -24,25 +25,41 @@ const PATH = process.env["STSGUARD_FUZZ_PATH"];
 // The rules whose findings the mutation fixes (DESIGN.md): after the patch, none may remain.
 const FIXABLE_RULES = ["external-traffic-policy", "missing-labels"] as const;
 
+// Two policies: the recorded cluster's defaults, and a newer cluster (externalTrafficPolicy on
+// ClusterIP with externalIPs) with another label prefix and an extra fixed label.
+const POLICIES = [
+  { name: "defaults on 1.26", config: configFor("1.26") },
+  {
+    name: "1.36, prefix example.com, extra label team=platform",
+    config: configFor("1.36", {
+      policy: { labelPrefix: "example.com", extraLabels: [{ key: "team", value: "platform" }] },
+    }),
+  },
+];
+
 let certs: TestCertificates;
-let server: RunningServer;
+const servers: RunningServer[] = [];
 let agent: https.Agent;
 
 beforeAll(async () => {
   certs = await makeTestCertificates();
-  server = await startServer({
-    source: fixtureSource(),
-    config: configFor("1.26"),
-    logger: createLogger({ level: "silent", destination: createMemoryLogDestination() }),
-    tls: { cert: certs.cert, key: certs.key },
-    host: "127.0.0.1",
-  });
+  for (const { config } of POLICIES) {
+    servers.push(
+      await startServer({
+        source: fixtureSource(),
+        config,
+        logger: createLogger({ level: "silent", destination: createMemoryLogDestination() }),
+        tls: { cert: certs.cert, key: certs.key },
+        host: "127.0.0.1",
+      }),
+    );
+  }
   agent = new https.Agent({ keepAlive: true, maxSockets: 4, ca: certs.caCert });
 });
 
 afterAll(async () => {
   agent.destroy();
-  await server.close();
+  await Promise.all(servers.map((server) => server.close()));
 });
 
 interface ReviewResponse {
@@ -54,7 +71,7 @@ interface ReviewResponse {
   readonly warnings?: readonly string[];
 }
 
-function post(path: "/mutate" | "/validate", body: string): Promise<Answer> {
+function post(server: RunningServer, path: "/mutate" | "/validate", body: string): Promise<Answer> {
   return requestHttps(server.port, certs.caCert, path, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -92,43 +109,52 @@ function fixableFindings(response: ReviewResponse): string[] {
   return FIXABLE_RULES.filter((rule) => texts.some((text) => text.includes(`${rule}:`)));
 }
 
-describe("fuzzed AdmissionReviews through the HTTPS server", () => {
-  it("never answer 5xx, echo the uid, and patch strictly and once", async () => {
-    expect(RULE_IDS).toEqual(expect.arrayContaining([...FIXABLE_RULES]));
-    const property = fc.asyncProperty(reviewSamples, async (sample) => {
-      const body = buildReviewBody(sample);
-      // What the server parses: own __proto__ keys stay own keys, lone surrogates stay.
-      const sent = JSON.parse(body) as Record<string, unknown>;
-      const [mutated, validated] = await Promise.all([
-        post("/mutate", body),
-        post("/validate", body),
-      ]);
-      checkAnswer(validated, sent);
-      const mutation = checkAnswer(mutated, sent);
-      if (mutation === null) return;
+describe.each(POLICIES.map((policy, index) => ({ ...policy, index })))(
+  "fuzzed AdmissionReviews through the HTTPS server, $name",
+  ({ index }) => {
+    it("never answer 5xx, echo the uid, and patch strictly and once", async () => {
+      const server = servers[index];
+      if (!server) throw new Error("server did not start");
+      expect(RULE_IDS).toEqual(expect.arrayContaining([...FIXABLE_RULES]));
+      const property = fc.asyncProperty(reviewSamples, async (sample) => {
+        const body = buildReviewBody(sample);
+        // What the server parses: own __proto__ keys stay own keys, lone surrogates stay.
+        const sent = JSON.parse(body) as Record<string, unknown>;
+        const [mutated, validated] = await Promise.all([
+          post(server, "/mutate", body),
+          post(server, "/validate", body),
+        ]);
+        checkAnswer(validated, sent);
+        const mutation = checkAnswer(mutated, sent);
+        if (mutation === null) return;
 
-      const request = sent["request"] as Record<string, unknown>;
-      const operations = decodePatch(mutation);
-      let fixed: unknown = request["object"];
-      if (operations.length > 0) {
-        // Strict: every operation well-formed and its path present, as the API server demands.
-        fixed = jsonPatch.applyPatch(structuredClone(request["object"]), operations, true, false)
-          .newDocument;
-      }
-      const fixedBody = JSON.stringify({ ...sent, request: { ...request, object: fixed } });
-      const [again, judged] = await Promise.all([
-        post("/mutate", fixedBody),
-        post("/validate", fixedBody),
-      ]);
-      const second = checkAnswer(again, sent);
-      expect(second === null ? [] : decodePatch(second)).toEqual([]);
-      const verdict = checkAnswer(judged, sent);
-      if (verdict !== null) expect(fixableFindings(verdict)).toEqual([]);
-    });
-    await fc.assert(property, {
-      numRuns: FUZZ_RUNS,
-      ...(SEED === undefined ? {} : { seed: Number(SEED) }),
-      ...(PATH === undefined ? {} : { path: PATH }),
-    });
-  }, 120_000);
-});
+        const request = sent["request"] as Record<string, unknown>;
+        const operations = decodePatch(mutation);
+        let fixed: unknown = request["object"];
+        if (operations.length > 0) {
+          // Strict: every operation well-formed and its path present, as the API server demands.
+          fixed = jsonPatch.applyPatch(
+            structuredClone(request["object"]),
+            operations,
+            true,
+            false,
+          ).newDocument;
+        }
+        const fixedBody = JSON.stringify({ ...sent, request: { ...request, object: fixed } });
+        const [again, judged] = await Promise.all([
+          post(server, "/mutate", fixedBody),
+          post(server, "/validate", fixedBody),
+        ]);
+        const second = checkAnswer(again, sent);
+        expect(second === null ? [] : decodePatch(second)).toEqual([]);
+        const verdict = checkAnswer(judged, sent);
+        if (verdict !== null) expect(fixableFindings(verdict)).toEqual([]);
+      });
+      await fc.assert(property, {
+        numRuns: Math.ceil(FUZZ_RUNS / POLICIES.length),
+        ...(SEED === undefined ? {} : { seed: Number(SEED) }),
+        ...(PATH === undefined ? {} : { path: PATH }),
+      });
+    }, 120_000);
+  },
+);
