@@ -45,7 +45,7 @@ export interface StartServerOptions extends WebhookServerDeps {
    * drop the pod before the listener closes. Default 0 (tests); `serve` defaults to 5 s.
    */
   readonly drainDelayMs?: number;
-  /** After the drain delay, how long in-flight requests may take before connections are cut. Default 10 s. */
+  /** After the drain delay, how long in-flight requests may take before they are cut. Default 10 s. */
   readonly shutdownTimeoutMs?: number;
 }
 
@@ -135,8 +135,6 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
     s.headersTimeout = limits.headersTimeoutMs;
     s.requestTimeout = limits.requestTimeoutMs;
     s.maxConnections = limits.maxConnections;
-  }
-  for (const s of [server, metricsServer]) {
     s.on("drop", () => {
       metrics.observeDroppedConnection();
       logger.debug({ maxConnections: limits.maxConnections }, "connection cap reached: dropped");
@@ -202,8 +200,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       web.beginShutdown();
       const drainDelayMs = options.drainDelayMs ?? 0;
       if (drainDelayMs > 0) {
-        // Endpoints drop the pod once its readiness probe fails; until then the API server still
-        // opens connections here, so keep accepting. Every answer already says Connection: close.
+        // Endpoints drop a terminating pod (or one whose readiness probe fails) only after a
+        // moment; until then the API server may still connect here, so keep accepting. Every
+        // answer already says Connection: close, so kept-alive connections move on one by one.
         logger.info({ drainDelayMs }, "draining: /readyz answers 503, still serving");
         await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
       }
