@@ -42,16 +42,6 @@ export function parseReview(body: unknown): AdmissionRequest {
       `AdmissionReview has no request object (request is ${describeJson(request)})`,
     );
   }
-  // Checked before anything recurses into the request: JSON.parse takes any depth, but
-  // JSON.stringify, structuredClone and the patch diff run out of stack near 5,000 levels.
-  for (const [field, value] of Object.entries(request)) {
-    if (nestsDeeperThan(value, MAX_NESTING_DEPTH)) {
-      throw new BadReviewError(
-        `request.${truncateText(field, 64)} nests deeper than ${MAX_NESTING_DEPTH} levels; ` +
-          `no Kubernetes object stsguard judges comes near that`,
-      );
-    }
-  }
   const uid = request["uid"];
   if (typeof uid !== "string" || uid === "") {
     throw new BadReviewError(
@@ -148,31 +138,6 @@ function isOptionalString(value: unknown): value is string | undefined | null {
 
 /** The API server shows `status.message` to the user as the reason the request was denied. */
 export const MAX_STATUS_MESSAGE_CHARS = 4096;
-
-/**
- * How deep any part of a request may nest. The recorded reviews nest at most 10 levels
- * (managedFields); a StatefulSet's pod template with every optional field stays below 30.
- */
-export const MAX_NESTING_DEPTH = 100;
-
-/** True when `value` has objects or arrays more than `limit` levels down; walks without recursion. */
-function nestsDeeperThan(value: unknown, limit: number): boolean {
-  const values: unknown[] = [value];
-  const depths: number[] = [0];
-  while (values.length > 0) {
-    const current = values.pop();
-    const depth = depths.pop() ?? 0;
-    if (current === null || typeof current !== "object") continue;
-    if (depth >= limit) return true;
-    for (const child of Array.isArray(current) ? current : Object.values(current)) {
-      if (child !== null && typeof child === "object") {
-        values.push(child);
-        depths.push(depth + 1);
-      }
-    }
-  }
-  return false;
-}
 
 /** A short, safe description of a JSON value for an error message. */
 function describeJson(value: unknown): string {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { admit, type AdmitDeps } from "../admission/admit.js";
+import { findExcessNesting, MAX_NESTING_DEPTH } from "../admission/json-depth.js";
 import { parseReview, toReviewResponse } from "../admission/review.js";
 import type { AdmissionMode, AdmissionRequest, AdmissionResult } from "../admission/types.js";
 import { BadReviewError, describeError } from "../errors.js";
@@ -64,6 +65,14 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
     body: Buffer,
     started: number,
   ): Promise<void> => {
+    const tooDeep = findExcessNesting(body);
+    if (tooDeep !== -1) {
+      const message =
+        `request body nests deeper than ${MAX_NESTING_DEPTH} levels (at byte ${tooDeep}); ` +
+        `no Kubernetes object stsguard judges comes near that`;
+      reject(res, mode, 400, "BadRequest", message, started);
+      return;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));
