@@ -12,6 +12,8 @@ import { waitFor } from "../helpers/wait-for.js";
 
 export interface ServeProcess {
   readonly child: ChildProcess;
+  /** The working directory: examples/manifests, certs/ (made by serve) and home/. */
+  readonly dir: string;
   readonly port: number;
   readonly metricsPort: number;
   /** The development CA the server's certificate is signed by. */
@@ -34,6 +36,7 @@ export async function startServeProcess(
     recursive: true,
   });
   await mkdir(join(temp.dir, "home"));
+  // Ports through the environment, the rest through flags: both must work.
   const child = spawn(
     process.execPath,
     [cli, "serve", "--manifests", "examples/manifests", "--host", "127.0.0.1", ...extraArgs],
@@ -79,6 +82,7 @@ export async function startServeProcess(
   const ca = await readFile(join(temp.dir, "certs", "ca.crt"), "utf8");
   return {
     child,
+    dir: temp.dir,
     port,
     metricsPort,
     ca,
