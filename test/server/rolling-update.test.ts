@@ -9,7 +9,9 @@ import { requestHttp, requestHttps } from "./https-client.js";
 import { startServeProcess, type ServeProcess } from "./serve-process.js";
 
 const CLIENTS = 12;
-const DRAIN_DELAY_MS = 2_000;
+const DRAIN_DELAY_MS = 3_000;
+// How long the load goes on after /readyz turned 503: endpoints drop the pod within the drain.
+const LOAD_AFTER_NOT_READY_MS = 1_000;
 
 interface Outcome {
   readonly startedAt: number;
@@ -74,7 +76,7 @@ describe("SIGTERM under keep-alive load", () => {
     serve.child.kill("SIGTERM");
     await waitFor("/readyz to answer 503", () => firstNotReadyAt < Number.POSITIVE_INFINITY);
     // Endpoints drop the pod within the drain delay; until then the load goes on.
-    await new Promise((resolve) => setTimeout(resolve, DRAIN_DELAY_MS / 2));
+    await new Promise((resolve) => setTimeout(resolve, LOAD_AFTER_NOT_READY_MS));
     load.sending = false;
     await Promise.all(clients);
     const exit = await serve.exited;
@@ -97,7 +99,7 @@ describe("SIGTERM under keep-alive load", () => {
   it("turns /readyz to 503 at once and keeps it so through the drain", () => {
     expect(firstNotReadyAt - sigtermAt).toBeLessThan(DRAIN_DELAY_MS / 2);
     const later = readyz.filter((probe) => probe.startedAt >= firstNotReadyAt);
-    // Probes every 20 ms through a drain of 2 s: many, and every one says 503.
+    // Probes every 20 ms through a drain of 3 s: many, and every one says 503.
     expect(later.length).toBeGreaterThan(10);
     expect(later.every((probe) => probe.status === 503)).toBe(true);
   });
