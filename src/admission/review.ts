@@ -1,5 +1,6 @@
 import { BadReviewError } from "../errors.js";
 import type { RequestUser } from "../guardrails/index.js";
+import { truncateText } from "../policy/echo.js";
 import { isJsonMap, type JsonMap } from "../policy/raw-object.js";
 import { encodePatch } from "./patch.js";
 import {
@@ -85,7 +86,12 @@ export function toReviewResponse(
   const response: {
     -readonly [K in keyof AdmissionResponse]: AdmissionResponse[K];
   } = { uid, allowed: result.allowed };
-  if (result.status) response.status = result.status;
+  if (result.status) {
+    // Messages cut what they echo; this bounds the whole, however many findings it lists.
+    const message = truncateText(result.status.message, MAX_STATUS_MESSAGE_CHARS);
+    response.status =
+      message === result.status.message ? result.status : { ...result.status, message };
+  }
   // A validating webhook may not return a patch (VerifyAdmissionResponse), even an empty one.
   if (mode === "mutate" && result.patch.length > 0) {
     response.patchType = "JSONPatch";
@@ -144,6 +150,9 @@ function optionalString(map: JsonMap, key: string): string {
 function isOptionalString(value: unknown): value is string | undefined | null {
   return value === undefined || value === null || typeof value === "string";
 }
+
+/** The API server shows `status.message` to the user as the reason the request was denied. */
+export const MAX_STATUS_MESSAGE_CHARS = 4096;
 
 /** A short, safe description of a JSON value for an error message. */
 function describeJson(value: unknown): string {

@@ -31,6 +31,8 @@ export interface WebhookMetrics {
   observeConfigReload(outcome: "applied" | "rejected"): void;
   /** The configuration now answering: its hash, and when each exemption expires. */
   setActiveConfig(hash: string, exemptions: readonly Exemption[]): void;
+  /** A connection closed on arrival because the server's connection cap was reached. */
+  observeDroppedConnection(): void;
   /** Counters for the cluster source's watches and live reads. */
   readonly clusterSource: ClusterSourceMetrics;
 }
@@ -73,6 +75,11 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     name: "stsguard_tls_reloads_total",
     help: "Certificate reloads after the TLS files changed, by outcome (applied or rejected).",
     labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const droppedConnections = new Counter({
+    name: "stsguard_connections_dropped_total",
+    help: "Connections closed on arrival because the connection cap (--max-connections) was reached.",
     registers: [registry],
   });
   const watchRestarts = new Counter({
@@ -163,6 +170,9 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
       for (const { name, expiresAt } of exemptions) {
         if (expiresAt !== null) exemptionExpiry.set({ exemption: name }, expiresAt / 1000);
       }
+    },
+    observeDroppedConnection(): void {
+      droppedConnections.inc();
     },
     clusterSource: {
       recordWatchRestart: (resource, reason) => {

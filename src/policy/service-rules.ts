@@ -4,6 +4,7 @@ import {
   isExternallyAccessible,
   readPodNameSelector,
 } from "./objects.js";
+import { describeValue, truncateText } from "./echo.js";
 import { toPodName } from "./pod-target.js";
 import { hasOwn, isJsonMap, readMap, readString, readStringMap } from "./raw-object.js";
 import {
@@ -46,7 +47,7 @@ export function checkPodName(facts: ServiceFacts): RawFinding[] {
     {
       rule: "malformed-pod-name",
       message:
-        `${facts.display} selects pod ${JSON.stringify(facts.selectorValue)}, which is not ` +
+        `${facts.display} selects pod ${describeValue(facts.selectorValue)}, which is not ` +
         `"<statefulset>-<ordinal>" with a plain decimal ordinal, so it matches no StatefulSet pod; ` +
         `fix the ${POD_NAME_LABEL} selector`,
       fixable: false,
@@ -90,8 +91,9 @@ export function checkStatefulSet(facts: ServiceFacts, config: PolicyConfig): Raw
     findings.push({
       rule: "selector-mismatch",
       message:
-        `${facts.display} selects ${key}=${value}, but pods of StatefulSet ${sts.name} ` +
-        `${expected === null ? "do not carry that label" : `carry ${key}=${expected}`}, so it ` +
+        `${facts.display} selects ${truncateText(key)}=${truncateText(value)}, but pods of ` +
+        `StatefulSet ${sts.name} ` +
+        `${expected === null ? "do not carry that label" : `carry ${truncateText(key)}=${truncateText(expected)}`}, so it ` +
         `selects nothing; remove or correct that selector entry`,
       fixable: false,
       path: selectorPath(key),
@@ -196,7 +198,7 @@ export function readServiceFacts(
   const name = readString(metadata, "name") || readString(metadata, "generateName") || "<unnamed>";
   return {
     service,
-    display: `Service ${namespace}/${name}`,
+    display: `Service ${truncateText(namespace)}/${truncateText(name)}`,
     namespace,
     selectorValue: selector.value,
     target: parse(selector.value),

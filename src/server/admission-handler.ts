@@ -3,9 +3,11 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { admit, type AdmitDeps } from "../admission/admit.js";
 import type { LiveConfig } from "../config/reload.js";
+import { findExcessNesting, MAX_NESTING_DEPTH } from "../admission/json-depth.js";
 import { parseReview, toReviewResponse } from "../admission/review.js";
 import type { AdmissionMode, AdmissionRequest, AdmissionResult } from "../admission/types.js";
 import { BadReviewError, describeError } from "../errors.js";
+import { truncateText } from "../policy/echo.js";
 import type { AdmissionDecision, WebhookMetrics } from "../observability/metrics.js";
 import { sendStatus } from "./status-response.js";
 
@@ -66,6 +68,14 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
     body: Buffer,
     started: number,
   ): Promise<void> => {
+    const tooDeep = findExcessNesting(body);
+    if (tooDeep !== -1) {
+      const message =
+        `request body nests deeper than ${MAX_NESTING_DEPTH} levels (at byte ${tooDeep}); ` +
+        `no Kubernetes object stsguard judges comes near that`;
+      reject(res, mode, 400, "BadRequest", message, started);
+      return;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));
@@ -121,8 +131,8 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
         uid: request.uid,
         kind: request.kind.kind,
         operation: request.operation,
-        namespace: request.namespace,
-        name: request.name,
+        namespace: truncateText(request.namespace),
+        name: truncateText(request.name),
         dryRun: request.dryRun,
         subject: result.subject,
         decision,

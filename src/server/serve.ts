@@ -18,6 +18,7 @@ import type { KubeVersion, StatefulSetSummary } from "../policy/index.js";
 import { createManifestSource } from "../statefulsets/manifest-source.js";
 import type { StatefulSetSource } from "../statefulsets/source.js";
 import { buildCurlExample, buildDemoReview, toDemoTarget } from "./demo-request.js";
+import type { ConnectionLimits } from "./limits.js";
 import { startServer, type RunningServer, type TlsSource } from "./server.js";
 
 /** Everything `stsguard serve` was told, flags and environment merged (src/cli/commands/serve.ts). */
@@ -36,6 +37,12 @@ export interface ServeSettings {
   /** `--kube-version`: wins over the config file and the API server. */
   readonly kubeVersion: KubeVersion | undefined;
   readonly logLevel: string;
+  /** After SIGTERM: how long to keep serving while /readyz says 503 (`--drain-delay`). */
+  readonly drainDelayMs: number;
+  /** After the drain: how long in-flight requests may take (`--shutdown-timeout`). */
+  readonly shutdownTimeoutMs: number;
+  /** Timeouts and the connection cap (`--handshake-timeout`, …, `--max-connections`). */
+  readonly limits: ConnectionLimits;
 }
 
 export interface ServeEnvironment {
@@ -117,6 +124,9 @@ export async function runServe(
       host: settings.host,
       port: settings.port,
       metricsPort: settings.metricsPort,
+      drainDelayMs: settings.drainDelayMs,
+      shutdownTimeoutMs: settings.shutdownTimeoutMs,
+      limits: settings.limits,
     });
     environment.stderr.write(
       describeStart(running, tls.devCaFile, environment.cwd, opened.statefulSets, config),
@@ -127,7 +137,10 @@ export async function runServe(
     throw error;
   }
   const signal = await environment.stopRequested;
-  logger.info({ signal }, "shutting down: finishing in-flight requests");
+  logger.info(
+    { signal, drainDelayMs: settings.drainDelayMs, shutdownTimeoutMs: settings.shutdownTimeoutMs },
+    "shutting down: draining, then finishing in-flight requests",
+  );
   try {
     await running.close();
   } finally {

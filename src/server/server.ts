@@ -10,6 +10,11 @@ import { createMetrics, type WebhookMetrics } from "../observability/metrics.js"
 import type { StatefulSetSource } from "../statefulsets/source.js";
 import { createAdmissionHandler, DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
 import { createHealthApp } from "./health-app.js";
+import {
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  type ConnectionLimits,
+} from "./limits.js";
 import { TLS_SERVER_OPTIONS, watchTlsFiles, type TlsWatcher } from "./tls.js";
 
 /** PEM text given directly (tests, benchmarks), or files watched and reloaded when they change. */
@@ -28,6 +33,8 @@ export interface WebhookServerDeps {
   readonly maxBodyBytes?: number;
   /** Made with createMetrics when absent; pass one to share it with the source. */
   readonly metrics?: WebhookMetrics;
+  /** Timeouts and the connection cap; each missing one takes its DEFAULT_CONNECTION_LIMITS value. */
+  readonly limits?: Partial<ConnectionLimits>;
 }
 
 export interface StartServerOptions extends WebhookServerDeps {
@@ -38,7 +45,12 @@ export interface StartServerOptions extends WebhookServerDeps {
   readonly port?: number;
   /** Plain HTTP port for /metrics, /healthz, /readyz; 0 picks one; null (default) serves none. */
   readonly metricsPort?: number | null;
-  /** How long shutdown waits for in-flight requests before cutting connections. Default 10 s. */
+  /**
+   * How long close() keeps accepting and answering after /readyz turned 503, so that endpoints
+   * drop the pod before the listener closes. Default 0 (tests); `serve` defaults to 5 s.
+   */
+  readonly drainDelayMs?: number;
+  /** After the drain delay, how long in-flight requests may take before they are cut. Default 10 s. */
   readonly shutdownTimeoutMs?: number;
 }
 
@@ -51,9 +63,11 @@ export interface RunningServer {
   readonly metricsUrl: string | null;
   readonly metrics: WebhookMetrics;
   /**
-   * Graceful stop: refuses new connections and /readyz turns 503 at once, in-flight requests
-   * finish (their connections then close), and whatever is left after the shutdown timeout is
-   * cut. Does not close the source: its owner does.
+   * Graceful stop. /readyz turns 503 at once and every answer from then on carries
+   * `Connection: close`, while the server keeps accepting for the drain delay. Then it stops
+   * accepting, closes the connections that have no request in flight, lets in-flight requests
+   * finish (their connections then close), and cuts whatever is left after the shutdown timeout.
+   * Does not close the source: its owner does.
    */
   close(): Promise<void>;
 }
@@ -67,13 +81,9 @@ export interface WebhookServer {
   beginShutdown(): void;
 }
 
-const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
-// Longer than the idle timeout of the API server's HTTP client (90 s), so the server never
-// closes a kept-alive connection the API server is about to reuse for a POST it cannot retry.
-const KEEP_ALIVE_TIMEOUT_MS = 100_000;
-const HEADERS_TIMEOUT_MS = 15_000;
-// Admission calls last at most 30 s (timeoutSeconds), body upload included.
-const REQUEST_TIMEOUT_MS = 30_000;
+// Node checks header and request timeouts only this often (default 30 s, which let a silent
+// client hold a connection for up to a minute); 1 s makes the timeouts act when they say.
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 
 export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): WebhookServer {
   const { source, logger } = deps;
@@ -104,8 +114,19 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
     health(req, res);
   };
 
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.limits };
   const staticTls = tls && "cert" in tls ? { cert: tls.cert, key: tls.key } : {};
-  const server = https.createServer({ ...TLS_SERVER_OPTIONS, ...staticTls }, (req, res) => {
+  const serverOptions = {
+    ...TLS_SERVER_OPTIONS,
+    ...staticTls,
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    connectionsCheckingInterval: Math.min(
+      CONNECTIONS_CHECKING_INTERVAL_MS,
+      limits.headersTimeoutMs,
+      limits.requestTimeoutMs,
+    ),
+  };
+  const server = https.createServer(serverOptions, (req, res) => {
     const url = req.url ?? "/";
     const query = url.indexOf("?");
     // The API server calls `<path>?timeout=10s`.
@@ -114,11 +135,19 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
     else if (path === "/validate") handleAdmission(req, res, "validate");
     else serveOther(req, res);
   });
-  const metricsServer = http.createServer(serveOther);
+  const metricsServer = http.createServer(
+    { connectionsCheckingInterval: serverOptions.connectionsCheckingInterval },
+    serveOther,
+  );
   for (const s of [server, metricsServer]) {
-    s.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-    s.headersTimeout = HEADERS_TIMEOUT_MS;
-    s.requestTimeout = REQUEST_TIMEOUT_MS;
+    s.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    s.headersTimeout = limits.headersTimeoutMs;
+    s.requestTimeout = limits.requestTimeoutMs;
+    s.maxConnections = limits.maxConnections;
+    s.on("drop", () => {
+      metrics.observeDroppedConnection();
+      logger.debug({ maxConnections: limits.maxConnections }, "connection cap reached: dropped");
+    });
   }
   server.on("tlsClientError", (error: Error) => {
     logger.debug({ err: error }, "TLS handshake failed");
@@ -178,6 +207,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const close = (): Promise<void> => {
     closed ??= (async () => {
       web.beginShutdown();
+      const drainDelayMs = options.drainDelayMs ?? 0;
+      if (drainDelayMs > 0) {
+        // Endpoints drop a terminating pod (or one whose readiness probe fails) only after a
+        // moment; until then the API server may still connect here, so keep accepting. Every
+        // answer already says Connection: close, so kept-alive connections move on one by one.
+        logger.info({ drainDelayMs }, "draining: /readyz answers 503, still serving");
+        await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+      }
       const servers = boundMetricsPort === null ? [web.server] : [web.server, web.metricsServer];
       const timer = setTimeout(() => {
         logger.warn("shutdown timeout passed; closing the connections still open");
@@ -215,7 +252,11 @@ function listen(server: http.Server, port: number, host: string | undefined): Pr
   });
 }
 
-/** Stops accepting, closes idle connections now, and resolves when the last connection ends. */
+/**
+ * Stops accepting, closes idle connections now, and resolves when the last connection ends.
+ * "Idle" is Node's own bookkeeping: a connection on which no byte of a request has been parsed.
+ * A request already arriving keeps its connection until it is answered (with Connection: close).
+ */
 function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => {

@@ -17,6 +17,12 @@ export const TLS_SERVER_OPTIONS = {
 
 export const DEFAULT_TLS_POLL_INTERVAL_MS = 5_000;
 export const DEFAULT_TLS_DEBOUNCE_MS = 200;
+/**
+ * How long a certificate/key pair may stay unusable before it is reported. Tools that write the
+ * two files one after the other (cp, a script, some secret syncers) leave a mismatched pair for
+ * a moment, often a second or more: that is an update in progress, not a broken certificate.
+ */
+export const DEFAULT_TLS_SETTLE_MS = 5_000;
 
 export interface TlsFiles {
   readonly certFile: string;
@@ -50,6 +56,8 @@ export interface WatchTlsFilesOptions extends TlsFiles {
   readonly pollIntervalMs?: number;
   /** Quiet time after a directory event before the files are read. Default 200 ms. */
   readonly debounceMs?: number;
+  /** How long the same unusable contents must stay before they are reported. Default 5 s. */
+  readonly settleMs?: number;
   /** Passed with cert and key on every setSecureContext call. Default TLS_SERVER_OPTIONS. */
   readonly secureContextOptions?: Omit<SecureContextOptions, "cert" | "key">;
   /** Called after each reload attempt, e.g. to count reloads in a metric. */
@@ -76,8 +84,8 @@ export function readTlsPair(files: TlsFiles): TlsPair {
  * Installs the pair in `server` now (throwing ConfigError at startup if it is unusable), then
  * installs it again whenever the files change. Directory events catch the atomic `..data`
  * symlink swap of a Kubernetes Secret volume quickly; polling a content hash catches whatever
- * fs.watch misses. A pair that is still half-written or mismatched when read again a moment
- * later is logged at warn and skipped; the server keeps its previous certificate and tries
+ * fs.watch misses. A pair that is still half-written or mismatched once the settle time (5 s)
+ * has passed is logged at warn and skipped; the server keeps its previous certificate and tries
  * again when the files next change. Only new handshakes see a new certificate: connections
  * already open, and requests in flight on them, keep the one they started with.
  */
@@ -92,10 +100,13 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
 
   // The contents last installed or reported as unusable: nothing to do until they change.
   let lastSeen = hashContents(initial.cert, initial.key);
-  // Unusable contents seen once. The two files are read separately, so a read can straddle
-  // an update (two renames, a ..data swap, a Secret's old directory being deleted); only
-  // contents that read the same again a debounce later are reported.
-  let suspect: string | null = null;
+  // Unusable contents seen, and since when. The two files are read separately, so a read can
+  // straddle an update (two renames, a ..data swap, a Secret's old directory being deleted), and
+  // some writers leave seconds between the certificate and the key; only contents that still
+  // read the same once the settle time has passed are reported.
+  let suspect: { readonly signature: string; readonly since: number } | null = null;
+  const settleMs = options.settleMs ?? DEFAULT_TLS_SETTLE_MS;
+  let settleTimer: NodeJS.Timeout | undefined;
   let closed = false;
   let running: Promise<void> | null = null;
   let rerun = false;
@@ -109,10 +120,17 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
     }
     const outcome = contents.error ?? installPair(contents);
     if (outcome instanceof ConfigError) {
-      if (suspect !== contents.signature) {
-        suspect = contents.signature;
+      const now = Date.now();
+      if (suspect?.signature !== contents.signature) {
+        suspect = { signature: contents.signature, since: now };
         log.debug({ err: outcome }, "TLS files unusable, perhaps mid-update; reading them again");
-        debounce();
+      }
+      const left = suspect.since + settleMs - now;
+      if (left > 0) {
+        // Read again once the settle time is over, or earlier when the files change.
+        clearTimeout(settleTimer);
+        settleTimer = setTimeout(scheduleCheck, Math.max(left, options.debounceMs ?? 0));
+        settleTimer.unref();
         return;
       }
       reportRejected(outcome);
@@ -184,6 +202,7 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
       closed = true;
       clearInterval(pollTimer);
       clearTimeout(debounceTimer);
+      clearTimeout(settleTimer);
       for (const watcher of watchers) {
         watcher.close();
       }

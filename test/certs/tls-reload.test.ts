@@ -24,7 +24,7 @@ import {
 } from "./tls-probes.js";
 
 const LOCAL = { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] };
-const FAST = { pollIntervalMs: 100, debounceMs: 20 };
+const FAST = { pollIntervalMs: 100, debounceMs: 20, settleMs: 300 };
 const WARN = 40;
 const DEBUG = 20;
 
@@ -68,7 +68,7 @@ afterEach(async () => {
 
 async function startHarness(
   layoutName: TlsLayoutName,
-  options: { pollIntervalMs: number; debounceMs: number } = FAST,
+  options: { pollIntervalMs: number; debounceMs: number; settleMs?: number } = FAST,
 ): Promise<Harness> {
   const temp = await makeTempDir("tls");
   cleanups.push(temp.remove);
@@ -298,6 +298,23 @@ describe("watchTlsFiles rotation without a restart", () => {
     );
     await writeFile(`${h.layout.certFile}.new`, c.cert);
     await rename(`${h.layout.certFile}.new`, h.layout.certFile);
+
+    await waitFor("certificate C", async () => (await h.served()) === fingerprintOf(c.cert));
+    expect(h.logs.records.filter((r) => r.level === WARN)).toEqual([]);
+    expect(h.reloads).toEqual([{ outcome: "applied", fingerprint256: fingerprintOf(c.cert) }]);
+  });
+
+  it("does not warn about a certificate written a second before its key", async () => {
+    // The default settle time, polling and directory events as in production.
+    const h = await startHarness("renamed-files", { pollIntervalMs: 100, debounceMs: 20 });
+    await writeFile(h.layout.certFile, c.cert);
+    await waitFor("the mismatched pair to be read", () =>
+      h.logs.records.some(
+        (r) => r.level === DEBUG && JSON.stringify(r.err).includes("does not match"),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await writeFile(h.layout.keyFile, c.key);
 
     await waitFor("certificate C", async () => (await h.served()) === fingerprintOf(c.cert));
     expect(h.logs.records.filter((r) => r.level === WARN)).toEqual([]);

@@ -101,11 +101,22 @@ describe("rendered workload with default values", () => {
       "/etc/stsguard/config.yaml",
       "--metrics-port",
       "9090",
+      "--drain-delay",
+      "5s",
+      "--shutdown-timeout",
+      "10s",
     ]);
     expect(containerOf(objects).ports).toEqual([
       { name: "webhook", containerPort: 8443, protocol: "TCP" },
       { name: "metrics", containerPort: 9090, protocol: "TCP" },
     ]);
+  });
+
+  it("gives the pod time to drain, then to finish in-flight requests, before the kubelet kills it", () => {
+    const spec = podSpecOf(objects);
+    expect(spec.terminationGracePeriodSeconds).toBe(5 + 10 + 5);
+    // The drain runs in the server after SIGTERM: no preStop hook, no shell needed in the image.
+    expect(containerOf(objects).lifecycle).toBeUndefined();
   });
 
   it.each([
@@ -322,6 +333,18 @@ describe("rendered workload driven by values", () => {
     expect(template?.metadata?.annotations?.["example.com/a"]).toBe("1");
     expect(template?.metadata?.labels?.["team"]).toBe("platform");
     expect(deployment.spec?.selector.matchLabels).toEqual(SELECTOR);
+  });
+
+  it("passes the shutdown timing to the server and sizes the grace period from it", () => {
+    const objects = renderChart({
+      values: { shutdown: { drainDelaySeconds: 15, timeoutSeconds: 20 } },
+    });
+    expect(containerOf(objects).args).toEqual(
+      expect.arrayContaining(["--drain-delay", "15s", "--shutdown-timeout", "20s"]),
+    );
+    const args = containerOf(objects).args ?? [];
+    expect(args[args.indexOf("--drain-delay") + 1]).toBe("15s");
+    expect(podSpecOf(objects).terminationGracePeriodSeconds).toBe(15 + 20 + 5);
   });
 
   it("uses minAvailable instead of maxUnavailable when asked", () => {

@@ -1,8 +1,8 @@
 // `stsguard serve` as users run it: the built CLI (dist/cli.js, made by `npm run build`, which
 // `npm test` runs first) in a child process, in a fresh working directory.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTempDir } from "../certs/tls-probes.js";
 import { loadFixture, repoRoot } from "../helpers/objects.js";
 import { requestHttp, startSlowPost } from "./https-client.js";
+import { startServeProcess, type ServeProcess } from "./serve-process.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 const run = promisify(execFile);
@@ -51,48 +52,22 @@ beforeAll(() => {
 });
 
 describe("stsguard serve --manifests in a fresh directory", () => {
-  let temp: { dir: string; remove: () => Promise<void> };
+  let serve: ServeProcess;
+  let temp: { dir: string };
   let child: ChildProcess;
-  let stdout = "";
-  let stderr = "";
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   let port = 0;
   let metricsPort = 0;
 
   beforeAll(async () => {
-    temp = await makeTempDir("serve-cli");
-    await cp(join(repoRoot, "examples", "manifests"), join(temp.dir, "examples", "manifests"), {
-      recursive: true,
-    });
-    await mkdir(join(temp.dir, "home"));
-    // Ports through the environment, the rest through flags: both must work.
-    child = spawn(
-      process.execPath,
-      [cli, "serve", "--manifests", "examples/manifests", "--host", "127.0.0.1"],
-      {
-        cwd: temp.dir,
-        env: isolatedEnv(join(temp.dir, "home"), {
-          STSGUARD_PORT: "0",
-          STSGUARD_METRICS_PORT: "0",
-        }),
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
-        resolve({ code, signal });
-      });
-    });
-    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    await waitFor("the start banner", () => /Stop with Ctrl-C/.test(stderr), 20_000);
-    port = Number(/stsguard webhook: https:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]);
-    metricsPort = Number(/metrics: +http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stderr)?.[1]);
+    // A short drain, so the SIGTERM test below sees the listener close soon after it.
+    serve = await startServeProcess([], { STSGUARD_DRAIN_DELAY: "500ms" });
+    ({ child, exited, port, metricsPort } = serve);
+    temp = { dir: serve.dir };
   }, 30_000);
 
   afterAll(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    await temp.remove();
+    await serve.dispose();
   });
 
   it("makes development certificates under certs/", () => {
@@ -104,7 +79,10 @@ describe("stsguard serve --manifests in a fresh directory", () => {
   });
 
   it("prints a curl example that gets the out-of-range ordinal denied", async () => {
-    const line = stderr.split("\n").find((l) => l.startsWith("curl "));
+    const line = serve
+      .output()
+      .stderr.split("\n")
+      .find((l) => l.startsWith("curl "));
     expect(line).toMatch(/--cacert certs\/ca\.crt/);
     expect(line).toContain(`https://127.0.0.1:${port}/validate`);
     const output = curl
@@ -122,6 +100,7 @@ describe("stsguard serve --manifests in a fresh directory", () => {
 
   it("is ready, and logs JSON lines on stdout", async () => {
     expect((await requestHttp(metricsPort, "/readyz")).status).toBe(200);
+    const { stdout } = serve.output();
     const lines = stdout.trim().split("\n");
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(() => JSON.parse(line) as unknown).not.toThrow();
@@ -144,7 +123,8 @@ describe("stsguard serve --manifests in a fresh directory", () => {
     expect(answer.json).toMatchObject({ response: { allowed: false } });
 
     expect(await exited).toEqual({ code: 0, signal: null });
-    expect(stdout).toContain('"msg":"shutting down: finishing in-flight requests"');
+    const { stdout } = serve.output();
+    expect(stdout).toContain('"msg":"shutting down: draining, then finishing in-flight requests"');
     expect(stdout).toContain('"msg":"stsguard webhook stopped"');
   });
 });
@@ -169,6 +149,13 @@ describe("stsguard serve --help", () => {
       ["--metrics-port", "STSGUARD_METRICS_PORT"],
       ["--kube-version", "STSGUARD_KUBE_VERSION"],
       ["--log-level", "STSGUARD_LOG_LEVEL"],
+      ["--drain-delay", "STSGUARD_DRAIN_DELAY"],
+      ["--shutdown-timeout", "STSGUARD_SHUTDOWN_TIMEOUT"],
+      ["--handshake-timeout", "STSGUARD_HANDSHAKE_TIMEOUT"],
+      ["--headers-timeout", "STSGUARD_HEADERS_TIMEOUT"],
+      ["--request-timeout", "STSGUARD_REQUEST_TIMEOUT"],
+      ["--keep-alive-timeout", "STSGUARD_KEEP_ALIVE_TIMEOUT"],
+      ["--max-connections", "STSGUARD_MAX_CONNECTIONS"],
     ];
     for (const [flag, env] of pairs) {
       expect(stdout).toMatch(new RegExp(`^  ${flag} <`, "m"));
@@ -232,6 +219,22 @@ describe("stsguard serve refuses to start on bad input, with exit code 2", () =>
       name: "an unknown log level",
       args: ["--manifests", "examples", "--log-level", "loud"],
       stderr: /--log-level: "loud" is not a log level/,
+    },
+    {
+      name: "a --drain-delay that is not a duration",
+      args: ["--manifests", "examples", "--drain-delay", "soon"],
+      stderr: /--drain-delay: "soon" is not a duration/,
+    },
+    {
+      name: "a zero STSGUARD_HEADERS_TIMEOUT",
+      args: ["--manifests", "examples"],
+      env: { STSGUARD_HEADERS_TIMEOUT: "0s" },
+      stderr: /STSGUARD_HEADERS_TIMEOUT: "0s" is not a duration above 0/,
+    },
+    {
+      name: "a --max-connections that is not a count",
+      args: ["--manifests", "examples", "--max-connections", "-1"],
+      stderr: /--max-connections: "-1" is not a positive whole number/,
     },
     {
       name: "a --kube-version that is not a version",

@@ -2,6 +2,11 @@ import { Command, Option } from "commander";
 import { parseKubeVersion } from "../../config/config.js";
 import { ConfigError, UsageError } from "../../errors.js";
 import { parseLogLevel } from "../../observability/logger.js";
+import {
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_DRAIN_DELAY_MS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+} from "../../server/limits.js";
 import type { ServeSettings } from "../../server/serve.js";
 import { EXIT_OK, type CliIo, type SetExitCode } from "../io.js";
 
@@ -84,6 +89,55 @@ const SERVE_OPTIONS = [
     fallback: "info",
     help: "fatal, error, warn, info, debug, trace or silent",
   },
+  {
+    key: "drainDelay",
+    flags: "--drain-delay <duration>",
+    env: "STSGUARD_DRAIN_DELAY",
+    fallback: formatSeconds(DEFAULT_DRAIN_DELAY_MS),
+    help: "after SIGTERM, keep serving this long while /readyz answers 503",
+  },
+  {
+    key: "shutdownTimeout",
+    flags: "--shutdown-timeout <duration>",
+    env: "STSGUARD_SHUTDOWN_TIMEOUT",
+    fallback: formatSeconds(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    help: "after the drain, how long in-flight requests may take before connections are cut",
+  },
+  {
+    key: "handshakeTimeout",
+    flags: "--handshake-timeout <duration>",
+    env: "STSGUARD_HANDSHAKE_TIMEOUT",
+    fallback: formatSeconds(DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs),
+    help: "close a connection that has not finished its TLS handshake by then",
+  },
+  {
+    key: "headersTimeout",
+    flags: "--headers-timeout <duration>",
+    env: "STSGUARD_HEADERS_TIMEOUT",
+    fallback: formatSeconds(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs),
+    help: "answer 408 and close when a request's headers (or a new connection's first request) take longer",
+  },
+  {
+    key: "requestTimeout",
+    flags: "--request-timeout <duration>",
+    env: "STSGUARD_REQUEST_TIMEOUT",
+    fallback: formatSeconds(DEFAULT_CONNECTION_LIMITS.requestTimeoutMs),
+    help: "answer 408 and close when a whole request, body included, takes longer",
+  },
+  {
+    key: "keepAliveTimeout",
+    flags: "--keep-alive-timeout <duration>",
+    env: "STSGUARD_KEEP_ALIVE_TIMEOUT",
+    fallback: formatSeconds(DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs),
+    help: "close a kept-alive connection idle this long (keep it above the API server's 90 s)",
+  },
+  {
+    key: "maxConnections",
+    flags: "--max-connections <count>",
+    env: "STSGUARD_MAX_CONNECTIONS",
+    fallback: String(DEFAULT_CONNECTION_LIMITS.maxConnections),
+    help: "connections per port beyond this many are closed on arrival",
+  },
 ] as const;
 
 type ServeOptionKey = (typeof SERVE_OPTIONS)[number]["key"];
@@ -91,17 +145,20 @@ type ServeFlags = Partial<Record<ServeOptionKey, string>>;
 
 const HELP_AFTER = `
 Environment variables (a flag wins over its variable):
-${SERVE_OPTIONS.map((o) => `  ${o.env.padEnd(24)}${o.flags.split(" ")[0] ?? ""}`).join("\n")}
-  KUBECONFIG              kubeconfig files, as kubectl reads them
+${SERVE_OPTIONS.map((o) => `  ${o.env.padEnd(28)}${o.flags.split(" ")[0] ?? ""}`).join("\n")}
+  KUBECONFIG                  kubeconfig files, as kubectl reads them
 
 Endpoints:
   HTTPS --port          POST /mutate, POST /validate (AdmissionReview v1), GET /healthz, GET /readyz, GET /metrics
   HTTP --metrics-port   GET /metrics, GET /healthz, GET /readyz
   /readyz answers 503 until the StatefulSet cache has synced, and again once shutdown began.
 
+Durations: 5s, 500ms, 2m, or a plain number of seconds.
+
 Without --tls-cert/--tls-key, development certificates for localhost and 127.0.0.1 are made
 (or reused) under ./certs, and a ready-to-paste curl example is printed.
-Logs are JSON lines on stdout. SIGTERM or SIGINT: stop accepting, finish in-flight requests, exit 0.
+Logs are JSON lines on stdout. SIGTERM or SIGINT: /readyz turns 503 and answers carry
+Connection: close; after --drain-delay stop accepting, finish in-flight requests, exit 0.
 
 Examples:
   stsguard serve --manifests examples/manifests
@@ -152,6 +209,10 @@ function resolveSettings(
     return { value: option.fallback, where: flag };
   };
   const text = (key: ServeOptionKey): string | undefined => read(key).value;
+  const duration = (key: ServeOptionKey, minimumMs = 0): number => {
+    const { value, where } = read(key);
+    return parseDuration(value ?? "", where, minimumMs);
+  };
   const manifests = text("manifests");
   if (
     manifests !== undefined &&
@@ -183,7 +244,44 @@ function resolveSettings(
         ? undefined
         : parseKubeVersion(kubeVersion.value, kubeVersion.where),
     logLevel: parseLogLevel(logLevel.value ?? "info", logLevel.where),
+    drainDelayMs: duration("drainDelay"),
+    shutdownTimeoutMs: duration("shutdownTimeout"),
+    limits: {
+      handshakeTimeoutMs: duration("handshakeTimeout", 1),
+      headersTimeoutMs: duration("headersTimeout", 1),
+      requestTimeoutMs: duration("requestTimeout", 1),
+      keepAliveTimeoutMs: duration("keepAliveTimeout", 1),
+      maxConnections: parseCount(read("maxConnections")),
+    },
   };
+}
+
+/** Milliseconds from `5s`, `500ms`, `2m` or a plain number of seconds. */
+export function parseDuration(value: string, where: string, minimumMs = 0): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(value.trim());
+  const unit = match?.[2] ?? "s";
+  const ms = match ? Number(match[1]) * (unit === "ms" ? 1 : unit === "s" ? 1_000 : 60_000) : NaN;
+  if (!Number.isFinite(ms) || ms < minimumMs || ms > MAX_DURATION_MS) {
+    throw new ConfigError(
+      `${where}: "${value}" is not a duration${minimumMs > 0 ? " above 0" : ""} ` +
+        `(e.g. 5s, 500ms, 2m, or seconds; at most 1h)`,
+    );
+  }
+  return Math.round(ms);
+}
+
+const MAX_DURATION_MS = 3_600_000;
+
+function parseCount({ value, where }: { value: string | undefined; where: string }): number {
+  const count = /^\d{1,9}$/.test((value ?? "").trim()) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(count) || count < 1) {
+    throw new ConfigError(`${where}: "${value ?? ""}" is not a positive whole number`);
+  }
+  return count;
+}
+
+function formatSeconds(ms: number): string {
+  return `${ms / 1000}s`;
 }
 
 function parsePort(value: string, where: string): number {
