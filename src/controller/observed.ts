@@ -1,0 +1,89 @@
+/**
+ * What the controller's caches keep of each object: less than the whole object (a cluster has
+ * many Services), more than the webhook's summaries (annotations, ports, ownerReferences, uid).
+ */
+import { isStatefulSet, parsePodTarget, readPodNameSelector } from "../policy/index.js";
+import {
+  isJsonMap,
+  readMap,
+  readString,
+  readStringMap,
+  type JsonMap,
+} from "../policy/raw-object.js";
+import { isManagedByController, type ObservedService } from "./plan.js";
+
+/** A Service the controller may care about: a per-pod Service, or one owned by a StatefulSet. */
+export function observeService(obj: unknown, namespace: string): ObservedService | null {
+  const metadata = readMap(obj, "metadata");
+  const name = readString(metadata, "name");
+  const uid = readString(metadata, "uid");
+  if (!name || !uid) return null;
+  const selector = readPodNameSelector(obj);
+  const target = selector ? parsePodTarget(selector.value) : null;
+  const controllerOwner = readControllerOwner(metadata?.["ownerReferences"]);
+  if (!target && controllerOwner?.kind !== "StatefulSet") return null;
+  return {
+    namespace,
+    name,
+    uid,
+    resourceVersion: readString(metadata, "resourceVersion") ?? "",
+    deleting: readString(metadata, "deletionTimestamp") !== undefined,
+    controllerOwner,
+    managed: isManagedByController(readStringMap(metadata?.["labels"])),
+    target,
+  };
+}
+
+function readControllerOwner(references: unknown): ObservedService["controllerOwner"] {
+  if (!Array.isArray(references)) return null;
+  for (const reference of references as unknown[]) {
+    if (!isJsonMap(reference) || reference["controller"] !== true) continue;
+    const apiVersion = readString(reference, "apiVersion");
+    const kind = readString(reference, "kind");
+    const name = readString(reference, "name");
+    const uid = readString(reference, "uid");
+    if (apiVersion && kind && name && uid) return { apiVersion, kind, name, uid };
+  }
+  return null;
+}
+
+/**
+ * A StatefulSet cut down to what `generate` and the expose annotations read: identity, labels,
+ * the `<prefix>/expose*` annotations, replicas, ordinals and the containers' ports.
+ */
+export function trimStatefulSet(obj: unknown, labelPrefix: string): JsonMap | null {
+  if (!isStatefulSet(obj)) return null;
+  const metadata = readMap(obj, "metadata");
+  const spec = readMap(obj, "spec");
+  const template = readMap(spec, "template");
+  const containers = readMap(template, "spec")?.["containers"];
+  const annotations = Object.fromEntries(
+    Object.entries(readStringMap(metadata?.["annotations"])).filter(([key]) =>
+      key.startsWith(`${labelPrefix}/expose`),
+    ),
+  );
+  return {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: {
+      name: metadata?.["name"],
+      namespace: metadata?.["namespace"],
+      uid: metadata?.["uid"],
+      resourceVersion: metadata?.["resourceVersion"],
+      labels: readStringMap(metadata?.["labels"]),
+      annotations,
+    },
+    spec: {
+      replicas: spec?.["replicas"],
+      ordinals: spec?.["ordinals"],
+      template: {
+        metadata: { labels: readStringMap(readMap(template, "metadata")?.["labels"]) },
+        spec: {
+          containers: Array.isArray(containers)
+            ? (containers as unknown[]).map((c) => ({ ports: isJsonMap(c) ? c["ports"] : [] }))
+            : [],
+        },
+      },
+    },
+  };
+}
