@@ -15,6 +15,7 @@ import { createMetrics, type WebhookMetrics } from "../observability/metrics.js"
 import type { KubeVersion, StatefulSetSummary } from "../policy/index.js";
 import { createManifestSource } from "../statefulsets/manifest-source.js";
 import type { StatefulSetSource } from "../statefulsets/source.js";
+import type { KubeConfig } from "../kube/client.js";
 import { buildCurlExample, buildDemoReview, toDemoTarget } from "./demo-request.js";
 import { startServer, type RunningServer, type TlsSource } from "./server.js";
 
@@ -34,6 +35,10 @@ export interface ServeSettings {
   /** `--kube-version`: wins over the config file and the API server. */
   readonly kubeVersion: KubeVersion | undefined;
   readonly logLevel: string;
+  /** `--controller`: also keep per-pod Services of annotated StatefulSets (leader-elected). */
+  readonly controller?: boolean;
+  /** `--leader-election-namespace`: where the controller's Lease is. */
+  readonly leaderElectionNamespace?: string | undefined;
 }
 
 export interface ServeEnvironment {
@@ -101,13 +106,37 @@ export async function runServe(
     await source.close();
     throw error;
   }
+  const config = withKubeVersion(fileConfig, opened.kubeVersion);
+  const controller = await startController(settings, environment, opened, config, logger, metrics);
   const signal = await environment.stopRequested;
   logger.info({ signal }, "shutting down: finishing in-flight requests");
   try {
-    await running.close();
+    // The controller stops writing and releases its Lease while requests drain.
+    await Promise.all([running.close(), controller?.close()]);
   } finally {
     await source.close();
   }
+}
+
+/** The per-pod Service controller (src/controller), when `--controller` asks for it. */
+async function startController(
+  settings: ServeSettings,
+  environment: ServeEnvironment,
+  opened: OpenedSource,
+  config: StsguardConfig,
+  logger: Logger,
+  metrics: WebhookMetrics,
+): Promise<{ close(): Promise<void> } | null> {
+  if (!settings.controller || !opened.kubeConfig) return null;
+  const { startServeController } = await import("../controller/serve-controller.js");
+  return startServeController({
+    kubeConfig: opened.kubeConfig,
+    logger,
+    policy: config.policy,
+    registry: metrics.registry,
+    env: environment.env,
+    leaseNamespace: settings.leaderElectionNamespace,
+  });
 }
 
 interface OpenedSource {
@@ -116,6 +145,8 @@ interface OpenedSource {
   readonly kubeVersionFrom: "--kube-version" | "config file" | "API server" | "default";
   /** Known StatefulSets, for the banner's example; empty for a cluster. */
   readonly statefulSets: readonly StatefulSetSummary[];
+  /** The cluster's, for the controller; undefined with --manifests. */
+  readonly kubeConfig?: KubeConfig;
 }
 
 /** --manifests DIR (offline), else the cluster from --kubeconfig, KUBECONFIG, ~/.kube or the pod. */
@@ -179,7 +210,7 @@ async function openSource(
       logger.error({ err: error }, "StatefulSet cache failed to start");
     },
   );
-  return { source, statefulSets: [], ...version };
+  return { source, statefulSets: [], kubeConfig, ...version };
 }
 
 async function selectTls(

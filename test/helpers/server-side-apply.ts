@@ -42,12 +42,15 @@ export function installServerSideApply(
   server: FakeApiServer,
   now: () => Date = () => new Date(),
 ): void {
-  server.handlePatch(APPLY_PATCH, (current, body, context) =>
-    applyPatch(current, body, context, now),
-  );
+  server.handlePatch(APPLY_PATCH, createApplyPatchHandler(now));
   server.handlePatch("application/merge-patch+json", (current, body, context) =>
     updateWithManager(current, mergePatch(current ?? {}, body), context.query, now),
   );
+}
+
+/** The apply handler alone, for a test that wraps it (e.g. to fail the first attempts). */
+export function createApplyPatchHandler(now: () => Date = () => new Date()): PatchHandler {
+  return (current, body, context) => applyPatch(current, body, context, now);
 }
 
 const applyPatch = (
@@ -343,7 +346,7 @@ function setField(object: JsonObject, path: FieldPath, value: unknown): void {
   const key = third.slice(2);
   let port = ports.find((p) => JSON.stringify(portKey(p)) === key);
   if (!port) {
-    port = {};
+    port = { ...(JSON.parse(key) as JsonObject) };
     ports.push(port);
   }
   port[fourth.slice(2)] = structuredClone(value);
