@@ -10,6 +10,7 @@ import {
   readStringMap,
   type JsonMap,
 } from "../policy/raw-object.js";
+import { FIELD_MANAGER } from "./desired-services.js";
 import { isManagedByController, type ObservedService } from "./plan.js";
 
 /** A Service the controller may care about: a per-pod Service, or one owned by a StatefulSet. */
@@ -29,9 +30,26 @@ export function observeService(obj: unknown, namespace: string): ObservedService
     resourceVersion: readString(metadata, "resourceVersion") ?? "",
     deleting: readString(metadata, "deletionTimestamp") !== undefined,
     controllerOwner,
-    managed: isManagedByController(readStringMap(metadata?.["labels"])),
+    managed:
+      isManagedByController(readStringMap(metadata?.["labels"])) ||
+      hasApplyManager(metadata?.["managedFields"]),
     target,
   };
+}
+
+/**
+ * The controller's own server-side apply is on record. This also recognises its Services when a
+ * configured extra label (copied from a Helm-made StatefulSet, say) overrides the managed-by label.
+ */
+function hasApplyManager(managedFields: unknown): boolean {
+  return (
+    Array.isArray(managedFields) &&
+    (managedFields as unknown[]).some(
+      (entry) =>
+        readString(entry, "manager") === FIELD_MANAGER &&
+        readString(entry, "operation") === "Apply",
+    )
+  );
 }
 
 function readControllerOwner(references: unknown): ObservedService["controllerOwner"] {

@@ -1,8 +1,8 @@
 /**
  * What one reconcile of a StatefulSet must do, decided from the caches alone (pure). The rules
  * that keep the controller from fighting people:
- * - it deletes only Services it created: managed-by label AND a controller ownerReference to a
- *   StatefulSet of this name (this uid, or a former StatefulSet of the same name);
+ * - it deletes only Services it created (managed-by label or its apply in managedFields) AND
+ *   that name a StatefulSet of this name as controller owner (this uid, or a former one's);
  * - a Service of a wanted name that is not its own is reported, never written;
  * - bad annotations are reported and nothing is written or deleted.
  */
@@ -31,7 +31,7 @@ export interface ObservedService {
     readonly name: string;
     readonly uid: string;
   } | null;
-  /** The managed-by label says stsguard-controller. */
+  /** Written by the controller: its managed-by label, or its server-side apply on record. */
   readonly managed: boolean;
   /** The `statefulset.kubernetes.io/pod-name` target, when the Service is a per-pod one. */
   readonly target: PodTarget | null;

@@ -185,6 +185,32 @@ describe("per-pod Service controller (against the fake API server)", () => {
     await waitForServices(fake, []);
   });
 
+  it("knows its Services by its apply on record when an extra label overrides managed-by", async () => {
+    const fake = await startFake();
+    const sts = kafka({ replicas: 2 });
+    (metadataOf(sts)["labels"] as JsonObject)["app.kubernetes.io/managed-by"] = "Helm";
+    fake.apply("statefulsets", sts);
+    const policy = {
+      ...defaultConfig.policy,
+      extraLabels: [
+        {
+          key: "app.kubernetes.io/managed-by",
+          fromStatefulSetLabel: "app.kubernetes.io/managed-by",
+        },
+      ],
+    };
+    await leader(fake, { policy });
+    await waitForServices(fake, ["kafka-0", "kafka-1"]);
+    expect(metadataOf(fake.get("services", "streaming", "kafka-1"))["labels"]).toMatchObject({
+      "app.kubernetes.io/managed-by": "Helm",
+    });
+    fake.update("statefulsets", "streaming", "kafka", (s) => {
+      specOf(s)["replicas"] = 1;
+    });
+    await waitForServices(fake, ["kafka-0"]);
+    expect(eventsOf(fake, "ServiceNotOwned")).toEqual([]);
+  });
+
   it("leaves fields someone else set on a managed Service alone", async () => {
     const fake = await startFake();
     fake.apply("statefulsets", kafka({ replicas: 1 }));
