@@ -153,6 +153,7 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
   const written = new Map<string, ObservedService | "deleted">();
   // uid → "<resourceVersion> <configuration>" of our last successful apply.
   const applied = new Map<string, string>();
+  const serviceUids = new Map<string, string>();
   const events: EventRecorder = createEventRecorder({
     api,
     logger,
@@ -204,6 +205,10 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
     const id = `${namespace}/${name}`;
     written.delete(id);
     const service = services.get(namespace, name);
+    const knownUid = serviceUids.get(id);
+    if (knownUid !== undefined && knownUid !== service?.uid) applied.delete(knownUid);
+    if (service) serviceUids.set(id, service.uid);
+    else serviceUids.delete(id);
     const before = serviceConcerns.get(id) ?? [];
     const after = service ? concernsOf(service) : [];
     if (service) serviceConcerns.set(id, after);

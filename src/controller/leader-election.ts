@@ -180,7 +180,8 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     }
   };
 
-  const lead = async (): Promise<void> => {
+  /** Leads until leadership is lost or stop(); true when it was still leading at stop(). */
+  const lead = async (): Promise<boolean> => {
     const leadership = new AbortController();
     leading = true;
     log.info({ identity }, "became the leader: the controller writes from this replica");
@@ -204,19 +205,23 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
         break;
       }
     }
+    const stoppedWhileLeading = stopped();
     leading = false;
     leadership.abort();
     await work;
+    return stoppedWhileLeading;
   };
 
-  const campaign = async (): Promise<void> => {
-    while (!stopSignal.aborted) {
+  /** Returns whether this replica held the Lease when it was stopped. */
+  const campaign = async (): Promise<boolean> => {
+    while (!stopped()) {
       if (await attempt(timing.renewDeadlineMs)) {
-        await lead();
+        if (await lead()) return true;
         continue;
       }
       await sleep(jittered(timing.retryPeriodMs), stopSignal);
     }
+    return false;
   };
 
   const release = async (): Promise<void> => {
@@ -248,7 +253,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
 
   return {
     run() {
-      running ??= campaign().then(release);
+      running ??= campaign().then((holding) => (holding ? release() : undefined));
       return running;
     },
     isLeader: () => leading,
