@@ -73,7 +73,7 @@ export function createController(options: ControllerOptions): Controller {
   const logger = options.logger.child({ component: "controller" });
   const transport = createKubeTransport(options.kubeConfig);
   const api = createControllerApi({ transport, timeoutMs: options.requestTimeoutMs ?? 10_000 });
-  const identity = options.identity ?? defaultIdentity(process.env);
+  const identity = options.identity ?? defaultIdentity({});
   const random = options.random ?? Math.random;
   let term: LeaderTerm | null = null;
   const metrics: ControllerMetrics | null = options.registry

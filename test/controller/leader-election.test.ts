@@ -87,7 +87,8 @@ describe("leader election on a coordination.k8s.io/v1 Lease", () => {
     await waitFor("the controller to lead", () => b.controller.isLeader(), 5_000);
     const waited = Date.now() - startedAt;
     expect(waited).toBeGreaterThanOrEqual(900);
-    expect(waited).toBeLessThan(1_000 + 10 * TEST_TIMING.retryPeriodMs);
+    // Expiry, then the next retry (a generous bound: the test machine may be busy).
+    expect(waited).toBeLessThan(1_000 + 25 * TEST_TIMING.retryPeriodMs);
     expect(leaseSpec(fake)).toMatchObject({ holderIdentity: "replica-b", leaseTransitions: 5 });
     await waitForServices(fake, ["kafka-0"]);
     // Nothing was written while the other replica still held the Lease.
