@@ -419,21 +419,23 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
     }, delayMs);
   };
 
+  /** Until something is queued or the term ends; leaves no listener behind. */
+  const waitForWork = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const done = (): void => {
+        wake = null;
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      wake = done;
+      signal.addEventListener("abort", done, { once: true });
+    });
+
   const work = async (): Promise<void> => {
     while (!signal.aborted) {
       const next = queue.values().next();
       if (next.done) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          signal.addEventListener(
-            "abort",
-            () => {
-              resolve();
-            },
-            { once: true },
-          );
-        });
-        wake = null;
+        await waitForWork();
         continue;
       }
       const key = next.value;
