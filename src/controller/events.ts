@@ -46,6 +46,7 @@ export function createEventRecorder(options: {
   const now = options.now ?? Date.now;
   const recorded = new Map<string, Recorded>();
   const pending = new Set<Promise<void>>();
+  const inFlight = new Map<string, Promise<void>>();
   let sequence = 0;
 
   const create = async (
@@ -113,7 +114,7 @@ export function createEventRecorder(options: {
     reason: string,
     message: string,
   ): Promise<void> => {
-    const key = `${subject.uid}\n${type}\n${reason}\n${message}`;
+    const key = eventKey(subject, type, reason, message);
     const previous = recorded.get(key);
     if (previous && now() - previous.lastSeenMs < REPEAT_WINDOW_MS) {
       previous.count += 1;
@@ -142,20 +143,33 @@ export function createEventRecorder(options: {
         message.length > MAX_MESSAGE_LENGTH
           ? `${message.slice(0, MAX_MESSAGE_LENGTH - 1)}…`
           : message;
-      const work = send(subject, type, reason, text).catch((error: unknown) => {
-        if (!signal.aborted)
-          logger.warn(
-            { err: error, reason, statefulSet: `${subject.namespace}/${subject.name}` },
-            "could not record Event",
-          );
-      });
+      // The same Event twice in a row waits for the first, so the second counts it up.
+      const key = eventKey(subject, type, reason, text);
+      const before = inFlight.get(key) ?? Promise.resolve();
+      const work = before
+        .then(() => send(subject, type, reason, text))
+        .catch((error: unknown) => {
+          if (!signal.aborted)
+            logger.warn(
+              { err: error, reason, statefulSet: `${subject.namespace}/${subject.name}` },
+              "could not record Event",
+            );
+        });
+      inFlight.set(key, work);
       pending.add(work);
-      void work.finally(() => pending.delete(work));
+      void work.finally(() => {
+        pending.delete(work);
+        if (inFlight.get(key) === work) inFlight.delete(key);
+      });
     },
     async flush() {
       await Promise.all([...pending]);
     },
   };
+}
+
+function eventKey(subject: EventSubject, type: EventType, reason: string, message: string): string {
+  return `${subject.uid}\n${type}\n${reason}\n${message}`;
 }
 
 function describe(body: unknown): string {

@@ -13,7 +13,10 @@ import {
 import { FIELD_MANAGER } from "./desired-services.js";
 import { isManagedByController, type ObservedService } from "./plan.js";
 
-/** A Service the controller may care about: a per-pod Service, or one owned by a StatefulSet. */
+/**
+ * Every Service, summarised: a name the controller wants may be taken by any Service, per-pod or
+ * not, and the controller must see that before it applies.
+ */
 export function observeService(obj: unknown, namespace: string): ObservedService | null {
   const metadata = readMap(obj, "metadata");
   const name = readString(metadata, "name");
@@ -22,7 +25,6 @@ export function observeService(obj: unknown, namespace: string): ObservedService
   const selector = readPodNameSelector(obj);
   const target = selector ? parsePodTarget(selector.value) : null;
   const controllerOwner = readControllerOwner(metadata?.["ownerReferences"]);
-  if (!target && controllerOwner?.kind !== "StatefulSet") return null;
   return {
     namespace,
     name,

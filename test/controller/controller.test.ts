@@ -319,6 +319,23 @@ describe("per-pod Service controller (against the fake API server)", () => {
     expect(fake.writeRequests("services").some((r) => r.path.endsWith("/kafka-3"))).toBe(false);
   });
 
+  it("leaves alone a Service of a wanted name that is not a per-pod Service at all", async () => {
+    const fake = await startFake();
+    fake.apply("services", {
+      metadata: { name: "kafka-1", namespace: "streaming" },
+      spec: { selector: { app: "something-else" }, ports: [{ port: 80 }] },
+    });
+    const stored = fake.get("services", "streaming", "kafka-1");
+    fake.apply("statefulsets", kafka({ replicas: 2 }));
+    await leader(fake);
+    await waitFor("a ServiceNotOwned Event", () => eventsOf(fake, "ServiceNotOwned").length === 1);
+    await waitForServices(fake, ["kafka-0", "kafka-1"]);
+    expect(fake.get("services", "streaming", "kafka-1")).toEqual(stored);
+    expect(fake.writeRequests("services").map((r) => r.path)).toEqual([
+      "/api/v1/namespaces/streaming/services/kafka-0",
+    ]);
+  });
+
   it("reports bad annotations as an Event and a metric and writes nothing", async () => {
     const fake = await startFake();
     fake.apply(
