@@ -170,6 +170,13 @@ function selectContext(kubeConfig: KubeConfig, context: string, files: readonly 
 
 export type KubeQuery = Readonly<Record<string, string | undefined>>;
 
+export type KubeWriteMethod = "POST" | "PUT" | "PATCH" | "DELETE";
+
+export interface KubeWriteBody {
+  readonly contentType: string;
+  readonly value: unknown;
+}
+
 export interface KubeJsonResponse {
   readonly status: number;
   /** The parsed JSON body, or null when the body was empty or not JSON. */
@@ -195,6 +202,17 @@ export interface KubeTransport {
   readonly server: string;
   /** GET `path`; any HTTP status resolves, transport faults and deadlines reject with LookupError. */
   getJson(path: string, query: KubeQuery, options?: KubeRequestOptions): Promise<KubeJsonResponse>;
+  /**
+   * A write (POST, PUT, PATCH, DELETE) with a JSON body sent as `contentType` (e.g.
+   * `application/apply-patch+yaml`: JSON is YAML); resolves with any HTTP status, as getJson.
+   */
+  sendJson(
+    method: KubeWriteMethod,
+    path: string,
+    query: KubeQuery,
+    body: KubeWriteBody,
+    options?: KubeRequestOptions,
+  ): Promise<KubeJsonResponse>;
   /**
    * GET a newline-delimited stream (a watch), calling `onLine` for each line as it arrives.
    * Resolves when the server ends it or refuses it; rejects with LookupError when the
@@ -224,6 +242,7 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
     path: string,
     query: KubeQuery,
     signal: AbortSignal,
+    write?: { method: KubeWriteMethod; body: KubeWriteBody },
   ): Promise<{ request: http.ClientRequest; response: http.IncomingMessage }> => {
     const url = new URL(server + path);
     for (const [key, value] of Object.entries(query)) {
@@ -234,14 +253,18 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
     await kubeConfig.applyToHTTPSOptions(options);
     signal.throwIfAborted();
     const send = url.protocol === "http:" ? http.request : https.request;
+    const payload = write ? Buffer.from(JSON.stringify(write.body.value), "utf8") : undefined;
     return await new Promise((resolve, reject) => {
       const request = send(url, {
         ...options,
-        method: "GET",
+        method: write?.method ?? "GET",
         headers: {
           ...toHeaderRecord(options.headers),
           Accept: "application/json",
           "User-Agent": "stsguard",
+          ...(write && payload
+            ? { "Content-Type": write.body.contentType, "Content-Length": payload.length }
+            : {}),
         },
         signal,
       });
@@ -252,7 +275,7 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
         resolve({ request, response });
       });
       request.on("error", reject);
-      request.end();
+      request.end(payload);
     });
   };
 
@@ -284,7 +307,20 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
       return { kind: "ended" };
     });
 
-  return { server, getJson, streamLines };
+  const sendJson = (
+    method: KubeWriteMethod,
+    path: string,
+    query: KubeQuery,
+    body: KubeWriteBody,
+    options: KubeRequestOptions = {},
+  ): Promise<KubeJsonResponse> =>
+    runWithDeadline(`${method} ${server}${path}`, options, async (signal) => {
+      const { response } = await open(path, query, signal, { method, body });
+      const text = await readBody(response, signal);
+      return { status: response.statusCode ?? 0, body: parseJson(text) };
+    });
+
+  return { server, getJson, sendJson, streamLines };
 }
 
 /**

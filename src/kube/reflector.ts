@@ -62,6 +62,11 @@ export interface ReflectorOptions<T> {
   readonly pageSize: number;
   readonly backoff: BackoffOptions;
   readonly metrics?: ReflectorMetrics | undefined;
+  /**
+   * Called after an object was added, changed or deleted in the map (by a watch event), and for
+   * every object before or after a (re)list, so a controller can react. Must not throw.
+   */
+  readonly onChange?: ((key: ObjectKey) => void) | undefined;
 }
 
 export interface Reflector<T> {
@@ -135,6 +140,8 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
       if (key) removeEntry(store, key);
     }
     resourceVersion = readResourceVersion(event.object) ?? resourceVersion;
+    const changed = event.type === "BOOKMARK" ? null : readObjectKey(event.object);
+    if (changed) options.onChange?.(changed);
   };
 
   const listAll = async (): Promise<{ store: Store<T>; resourceVersion: string }> => {
@@ -163,6 +170,7 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
     const startedAt = clock.now();
     try {
       const listed = await listAll();
+      const previous = store;
       store = listed.store;
       resourceVersion = listed.resourceVersion;
       if (synced) options.metrics?.recordRelist(resource);
@@ -174,6 +182,7 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
         firstSync ? "cache synced" : "cache relisted",
       );
       resolveSynced();
+      if (options.onChange) notifyAll(options.onChange, previous, store);
       return true;
     } catch (error: unknown) {
       if (stopSignal.aborted) return false;
@@ -344,6 +353,21 @@ function removeEntry<T>(store: Store<T>, key: ObjectKey): void {
   const names = store.get(key.namespace);
   names?.delete(key.name);
   if (names?.size === 0) store.delete(key.namespace);
+}
+
+/** Every key of either map once: what a relist may have added, changed or removed. */
+function notifyAll<T>(onChange: (key: ObjectKey) => void, before: Store<T>, after: Store<T>): void {
+  const seen = new Set<string>();
+  for (const map of [before, after]) {
+    for (const [namespace, names] of map) {
+      for (const name of names.keys()) {
+        const id = `${namespace}/${name}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        onChange({ namespace, name });
+      }
+    }
+  }
 }
 
 function countEntries<T>(store: Store<T>): number {

@@ -16,6 +16,8 @@ export interface GenerateOptions {
   readonly ports: readonly string[];
   readonly policy: PolicyConfig;
   readonly defaultNamespace: string;
+  /** Where `ports` came from, for messages: `--port` (the default) or an annotation. */
+  readonly portsFrom?: string;
 }
 
 interface ContainerPort {
@@ -50,7 +52,12 @@ export function generatePerPodServices(
 ): Record<string, unknown>[] | null {
   const sts = summarizeStatefulSet(statefulSet, options.defaultNamespace);
   if (!sts) return null;
-  const ports = selectPorts(readContainerPorts(statefulSet), options.ports, sts.name);
+  const ports = selectPorts(
+    readContainerPorts(statefulSet),
+    options.ports,
+    sts.name,
+    options.portsFrom ?? "--port",
+  );
   const explicitNamespace = readString(readMap(statefulSet, "metadata"), "namespace");
   const services: Record<string, unknown>[] = [];
   for (let ordinal = sts.start; ordinal < sts.start + sts.replicas; ordinal++) {
@@ -103,6 +110,7 @@ function selectPorts(
   available: readonly ContainerPort[],
   wanted: readonly string[],
   stsName: string,
+  portsFrom: string,
 ): ServicePort[] {
   const chosen: ContainerPort[] = [];
   for (const spec of wanted) {
@@ -116,14 +124,14 @@ function selectPorts(
       chosen.push({ name: undefined, containerPort: number, protocol: "TCP" });
     } else {
       throw new GenerateError(
-        `--port ${spec}: StatefulSet ${stsName} has no container port named ${spec}`,
+        `${portsFrom} ${spec}: StatefulSet ${stsName} has no container port named ${spec}`,
       );
     }
   }
   const ports = dedupePorts(wanted.length > 0 ? chosen : available);
   if (ports.length === 0) {
     throw new GenerateError(
-      `StatefulSet ${stsName} declares no container ports; say which with --port`,
+      `StatefulSet ${stsName} declares no container ports; say which with ${portsFrom}`,
     );
   }
   // Kubernetes requires a name on every port of a Service with more than one.

@@ -17,6 +17,7 @@ import { createMetrics, type WebhookMetrics } from "../observability/metrics.js"
 import type { KubeVersion, StatefulSetSummary } from "../policy/index.js";
 import { createManifestSource } from "../statefulsets/manifest-source.js";
 import type { StatefulSetSource } from "../statefulsets/source.js";
+import type { KubeConfig } from "../kube/client.js";
 import { buildCurlExample, buildDemoReview, toDemoTarget } from "./demo-request.js";
 import type { ConnectionLimits } from "./limits.js";
 import { startServer, type RunningServer, type TlsSource } from "./server.js";
@@ -43,6 +44,10 @@ export interface ServeSettings {
   readonly shutdownTimeoutMs: number;
   /** Timeouts and the connection cap (`--handshake-timeout`, …, `--max-connections`). */
   readonly limits: ConnectionLimits;
+  /** `--controller`: also keep per-pod Services of annotated StatefulSets (leader-elected). */
+  readonly controller?: boolean;
+  /** `--leader-election-namespace`: where the controller's Lease is. */
+  readonly leaderElectionNamespace?: string | undefined;
 }
 
 export interface ServeEnvironment {
@@ -136,17 +141,49 @@ export async function runServe(
     await Promise.all([source.close(), opened.namespaces.close()]);
     throw error;
   }
+  // The controller builds Services with the configuration of its start (label prefix, extra
+  // labels); a reload reaches admission at once and the controller at its next start.
+  const controller = await startController(
+    settings,
+    environment,
+    opened,
+    liveConfig.current(),
+    logger,
+    metrics,
+  );
   const signal = await environment.stopRequested;
   logger.info(
     { signal, drainDelayMs: settings.drainDelayMs, shutdownTimeoutMs: settings.shutdownTimeoutMs },
     "shutting down: draining, then finishing in-flight requests",
   );
   try {
-    await running.close();
+    // The controller stops writing and releases its Lease while requests drain.
+    await Promise.all([running.close(), controller?.close()]);
   } finally {
     liveConfig.close?.();
     await Promise.all([source.close(), opened.namespaces.close()]);
   }
+}
+
+/** The per-pod Service controller (src/controller), when `--controller` asks for it. */
+async function startController(
+  settings: ServeSettings,
+  environment: ServeEnvironment,
+  opened: OpenedSource,
+  config: StsguardConfig,
+  logger: Logger,
+  metrics: WebhookMetrics,
+): Promise<{ close(): Promise<void> } | null> {
+  if (!settings.controller || !opened.kubeConfig) return null;
+  const { startServeController } = await import("../controller/serve-controller.js");
+  return startServeController({
+    kubeConfig: opened.kubeConfig,
+    logger,
+    policy: config.policy,
+    registry: metrics.registry,
+    env: environment.env,
+    leaseNamespace: settings.leaderElectionNamespace,
+  });
 }
 
 interface OpenedSource {
@@ -157,6 +194,8 @@ interface OpenedSource {
   readonly kubeVersionFrom: "--kube-version" | "config file" | "API server" | "default";
   /** Known StatefulSets, for the banner's example; empty for a cluster. */
   readonly statefulSets: readonly StatefulSetSummary[];
+  /** The cluster's, for the controller; undefined with --manifests. */
+  readonly kubeConfig?: KubeConfig;
 }
 
 /** --manifests DIR (offline), else the cluster from --kubeconfig, KUBECONFIG, ~/.kube or the pod. */
@@ -238,7 +277,7 @@ async function openSource(
       logger.error({ err: error }, "namespace cache failed to start");
     },
   );
-  return { source, namespaces, statefulSets: [], ...version };
+  return { source, namespaces, statefulSets: [], kubeConfig, ...version };
 }
 
 async function selectTls(

@@ -226,7 +226,8 @@ export class FakeApiServer {
     const type: EventType = this.store(resource).has(key) ? "MODIFIED" : "ADDED";
     this.currentVersion += 1;
     metadata["resourceVersion"] = String(this.currentVersion);
-    metadata["uid"] ??= `uid-${resource}-${key}`;
+    // Unique per creation, as real uids are: a re-created object is another object.
+    metadata["uid"] ??= `uid-${resource}-${key}-${this.currentVersion}`;
     metadata["creationTimestamp"] ??= new Date(0).toISOString();
     this.store(resource).set(key, copy);
     this.publish({ resource, resourceVersion: this.currentVersion, type, object: copy });
@@ -595,6 +596,18 @@ export class FakeApiServer {
     const current = objects.get(`${namespace}/${name}`);
     if (method === "DELETE") {
       if (!current) return notFound(name);
+      const wantedUid =
+        isObject(body) && isObject(body["preconditions"])
+          ? body["preconditions"]["uid"]
+          : undefined;
+      const storedUid = (current["metadata"] as JsonObject)["uid"];
+      if (wantedUid !== undefined && wantedUid !== storedUid) {
+        return {
+          status: 409,
+          reason: "Conflict",
+          message: `Operation cannot be fulfilled on ${kindName} "${name}": Precondition failed: UID in precondition: ${stringOf(wantedUid)}, UID in object meta: ${stringOf(storedUid)}`,
+        };
+      }
       const object = this.withTypeMeta(resource, structuredClone(current));
       if (!dryRun) this.remove(resource, namespace, name);
       return { status: 200, object };
@@ -623,7 +636,17 @@ export class FakeApiServer {
         };
       }
       const existing = current ? this.withTypeMeta(resource, structuredClone(current)) : undefined;
-      const patched = handler(existing, body, { query, resource, namespace, name });
+      let patched: JsonObject;
+      try {
+        patched = handler(existing, body, { query, resource, namespace, name });
+      } catch (error: unknown) {
+        if (error instanceof FakeStatus) return error;
+        throw error;
+      }
+      // A patch that changes nothing writes nothing: no new resourceVersion, no watch event.
+      if (existing && JSON.stringify(patched) === JSON.stringify(existing)) {
+        return { status: 200, object: existing };
+      }
       if (
         "reason" in patched &&
         typeof patched["status"] === "number" &&

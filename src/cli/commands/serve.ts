@@ -83,6 +83,20 @@ const SERVE_OPTIONS = [
     help: "Kubernetes version to assume, e.g. 1.29 (default: ask the API server; 1.36 offline)",
   },
   {
+    key: "controller",
+    flags: "--controller",
+    env: "STSGUARD_CONTROLLER",
+    fallback: undefined,
+    help: "also keep per-pod Services of StatefulSets annotated <prefix>/expose (leader-elected; needs a cluster)",
+  },
+  {
+    key: "leaderElectionNamespace",
+    flags: "--leader-election-namespace <ns>",
+    env: "STSGUARD_LEADER_ELECTION_NAMESPACE",
+    fallback: undefined,
+    help: "namespace of the controller's Lease (default: POD_NAMESPACE, the pod's namespace, or default)",
+  },
+  {
     key: "logLevel",
     flags: "--log-level <level>",
     env: "STSGUARD_LOG_LEVEL",
@@ -141,7 +155,7 @@ const SERVE_OPTIONS = [
 ] as const;
 
 type ServeOptionKey = (typeof SERVE_OPTIONS)[number]["key"];
-type ServeFlags = Partial<Record<ServeOptionKey, string>>;
+type ServeFlags = Partial<Record<ServeOptionKey, string | boolean>>;
 
 const HELP_AFTER = `
 Environment variables (a flag wins over its variable):
@@ -203,7 +217,9 @@ function resolveSettings(
     const option = SERVE_OPTIONS.find((o) => o.key === key);
     if (!option) throw new UsageError(`unknown option ${key}`);
     const flag = option.flags.split(" ")[0] ?? key;
-    if (flags[key] !== undefined) return { value: flags[key], where: flag };
+    const given = flags[key];
+    // A switch (--controller) comes as true; spelled as its variable's value it is "true".
+    if (given !== undefined) return { value: given === true ? "true" : String(given), where: flag };
     const fromEnv = env[option.env];
     if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, where: option.env };
     return { value: option.fallback, where: flag };
@@ -220,6 +236,12 @@ function resolveSettings(
   ) {
     throw new UsageError(
       "--manifests reads StatefulSets from files, --kubeconfig/--context from a cluster: give one",
+    );
+  }
+  const controller = parseSwitch(read("controller"));
+  if (controller && manifests !== undefined) {
+    throw new UsageError(
+      "--controller writes Services to a cluster; it cannot run with --manifests (give --kubeconfig or run in a pod)",
     );
   }
   const port = read("port");
@@ -253,6 +275,8 @@ function resolveSettings(
       keepAliveTimeoutMs: duration("keepAliveTimeout", 1),
       maxConnections: parseCount(read("maxConnections")),
     },
+    controller,
+    leaderElectionNamespace: text("leaderElectionNamespace"),
   };
 }
 
@@ -282,6 +306,12 @@ function parseCount({ value, where }: { value: string | undefined; where: string
 
 function formatSeconds(ms: number): string {
   return `${ms / 1000}s`;
+}
+
+function parseSwitch({ value, where }: { value: string | undefined; where: string }): boolean {
+  if (value === undefined || value === "false" || value === "0") return false;
+  if (value === "true" || value === "1") return true;
+  throw new ConfigError(`${where}: "${value}" is not true or false`);
 }
 
 function parsePort(value: string, where: string): number {

@@ -1,0 +1,540 @@
+/**
+ * The per-pod Service controller inside `stsguard serve --controller`. Every replica campaigns for
+ * the Lease; the leader alone lists and watches StatefulSets and Services and writes. Each change
+ * (and a periodic resync) queues the StatefulSet it concerns; a reconcile plans from the caches
+ * (plan.ts) and carries the plan out with server-side apply and uid-guarded deletes, recording an
+ * Event on the StatefulSet for every create, delete and problem. API failures are retried per
+ * StatefulSet with capped exponential backoff; conflicts and bad annotations wait for a change.
+ */
+import { hostname } from "node:os";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { withTypeMeta, type ObjectKey } from "../kube/api-objects.js";
+import {
+  createBackoff,
+  DEFAULT_BACKOFF,
+  sleep,
+  type Backoff,
+  type BackoffOptions,
+} from "../kube/backoff.js";
+import { createKubeTransport, type KubeConfig } from "../kube/client.js";
+import { CLUSTER_SOURCE_DEFAULTS } from "../kube/cluster-source.js";
+import { createReflector, type Reflector } from "../kube/reflector.js";
+import type { PolicyConfig } from "../policy/index.js";
+import { readMap, readString, type JsonMap } from "../policy/raw-object.js";
+import { CREATE_ONLY_UID, createControllerApi, type ControllerApi } from "./api.js";
+import type { ApplyConfiguration } from "./desired-services.js";
+import { createEventRecorder, type EventRecorder, type EventSubject } from "./events.js";
+import {
+  createLeaderElector,
+  DEFAULT_LEADER_ELECTION,
+  type LeaderElectionTiming,
+} from "./leader-election.js";
+import { createControllerMetrics, type ControllerMetrics } from "./metrics.js";
+import { observeService, trimStatefulSet } from "./observed.js";
+import { planReconcile, type ObservedService, type PlannedAction } from "./plan.js";
+
+export const DEFAULT_LEASE_NAME = "stsguard-controller";
+
+export interface ControllerOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly logger: Logger;
+  readonly policy: PolicyConfig;
+  /** Where the controller's metrics go (the server's registry); null: none. */
+  readonly registry: Registry | null;
+  /** Namespace of the Lease (the release namespace in a cluster). */
+  readonly leaseNamespace: string;
+  readonly leaseName?: string;
+  /** Who holds the Lease: the pod name plus a random suffix by default. */
+  readonly identity?: string;
+  readonly leaderElection?: LeaderElectionTiming;
+  /** Every StatefulSet is reconciled again this often, which repairs any drift missed. */
+  readonly resyncPeriodMs?: number;
+  /** Retries of a StatefulSet whose reconcile hit an API error. */
+  readonly backoff?: BackoffOptions;
+  readonly requestTimeoutMs?: number;
+  readonly random?: () => number;
+}
+
+export interface Controller {
+  /** Starts campaigning for the Lease; returns at once. */
+  start(): void;
+  isLeader(): boolean;
+  /** Stops writing, releases the Lease. */
+  close(): Promise<void>;
+}
+
+export function defaultIdentity(env: Readonly<Record<string, string | undefined>>): string {
+  return `${env["POD_NAME"] || hostname()}_${randomUUID()}`;
+}
+
+export function createController(options: ControllerOptions): Controller {
+  const logger = options.logger.child({ component: "controller" });
+  const transport = createKubeTransport(options.kubeConfig);
+  const api = createControllerApi({ transport, timeoutMs: options.requestTimeoutMs ?? 10_000 });
+  const identity = options.identity ?? defaultIdentity({});
+  const random = options.random ?? Math.random;
+  let term: LeaderTerm | null = null;
+  const metrics: ControllerMetrics | null = options.registry
+    ? createControllerMetrics(options.registry, {
+        managedServices: () => term?.managedServices() ?? 0,
+        isLeader: () => elector.isLeader(),
+      })
+    : null;
+  const elector = createLeaderElector({
+    api,
+    namespace: options.leaseNamespace,
+    name: options.leaseName ?? DEFAULT_LEASE_NAME,
+    identity,
+    timing: options.leaderElection ?? DEFAULT_LEADER_ELECTION,
+    logger,
+    random,
+    now: () => performance.now(),
+    lead: async (signal) => {
+      const current = createLeaderTerm({
+        ...options,
+        logger,
+        api,
+        identity,
+        random,
+        metrics,
+        transport,
+      });
+      term = current;
+      try {
+        await current.run(signal);
+      } finally {
+        term = null;
+      }
+    },
+  });
+  let started: Promise<void> | undefined;
+  return {
+    start() {
+      started ??= elector.run();
+    },
+    isLeader: () => elector.isLeader(),
+    async close() {
+      await elector.stop();
+      await started;
+    },
+  };
+}
+
+interface TermOptions extends ControllerOptions {
+  readonly api: ControllerApi;
+  readonly identity: string;
+  readonly random: () => number;
+  readonly metrics: ControllerMetrics | null;
+  readonly transport: ReturnType<typeof createKubeTransport>;
+}
+
+interface LeaderTerm {
+  run(signal: AbortSignal): Promise<void>;
+  managedServices(): number;
+}
+
+/** What runs while this replica leads: caches, the queue and the reconciles. */
+function createLeaderTerm(options: TermOptions): LeaderTerm {
+  const { api, logger, policy, metrics } = options;
+  const termController = new AbortController();
+  const signal = termController.signal;
+  // A function, not the property: the linter narrows `signal.aborted` across awaits.
+  const stopped = (): boolean => signal.aborted;
+  const queue = new Set<string>();
+  let wake: (() => void) | null = null;
+  const retries = new Map<string, { backoff: Backoff; timer?: NodeJS.Timeout }>();
+  const knownStatefulSets = new Set<string>();
+  // Which StatefulSets each Service concerns (owner, pod-name target), kept for its deletion.
+  const serviceConcerns = new Map<string, readonly string[]>();
+  const managed = new Set<string>();
+  // What our own writes did, until the watch reports the same Service: the cache may lag.
+  const written = new Map<string, ObservedService | "deleted">();
+  // uid → "<resourceVersion> <configuration>" of our last successful apply.
+  const applied = new Map<string, string>();
+  const serviceUids = new Map<string, string>();
+  const events: EventRecorder = createEventRecorder({
+    api,
+    logger,
+    instance: options.identity,
+    signal,
+  });
+
+  const enqueue = (key: string): void => {
+    queue.add(key);
+    wake?.();
+  };
+
+  const shared = {
+    transport: options.transport,
+    logger,
+    clock: { now: () => performance.now() },
+    random: options.random,
+    staleAfterMs: CLUSTER_SOURCE_DEFAULTS.staleAfterMs,
+    watchTimeoutSeconds: CLUSTER_SOURCE_DEFAULTS.watchTimeoutSeconds,
+    listTimeoutMs: CLUSTER_SOURCE_DEFAULTS.listTimeoutMs,
+    pageSize: CLUSTER_SOURCE_DEFAULTS.pageSize,
+    backoff: options.backoff ?? DEFAULT_BACKOFF,
+  };
+  const statefulSets: Reflector<JsonMap> = createReflector<JsonMap>({
+    ...shared,
+    resource: "statefulsets",
+    path: "/apis/apps/v1/statefulsets",
+    typeMeta: { apiVersion: "apps/v1", kind: "StatefulSet" },
+    summarize: (obj) => trimStatefulSet(obj, policy.labelPrefix),
+    onChange: ({ namespace, name }) => {
+      const key = `${namespace}/${name}`;
+      if (statefulSets.get(namespace, name)) knownStatefulSets.add(key);
+      else knownStatefulSets.delete(key);
+      enqueue(key);
+    },
+  });
+  const services: Reflector<ObservedService> = createReflector<ObservedService>({
+    ...shared,
+    resource: "services",
+    path: "/api/v1/services",
+    typeMeta: { apiVersion: "v1", kind: "Service" },
+    summarize: observeService,
+    onChange: (key) => {
+      onServiceChange(key);
+    },
+  });
+
+  const onServiceChange = ({ namespace, name }: ObjectKey): void => {
+    const id = `${namespace}/${name}`;
+    written.delete(id);
+    const service = services.get(namespace, name);
+    const knownUid = serviceUids.get(id);
+    if (knownUid !== undefined && knownUid !== service?.uid) applied.delete(knownUid);
+    if (service) serviceUids.set(id, service.uid);
+    else serviceUids.delete(id);
+    const before = serviceConcerns.get(id) ?? [];
+    const after = service ? concernsOf(service) : [];
+    if (service) serviceConcerns.set(id, after);
+    else serviceConcerns.delete(id);
+    if (service?.managed && service.controllerOwner?.kind === "StatefulSet") managed.add(id);
+    else managed.delete(id);
+    for (const statefulSet of new Set([...before, ...after]))
+      enqueue(`${namespace}/${statefulSet}`);
+  };
+
+  /** The Services of a namespace as the cache plus our own recent writes see them. */
+  const observedServices = (namespace: string): ObservedService[] => {
+    const byName = new Map(services.listNamespace(namespace).map((s) => [s.name, s]));
+    for (const [id, write] of written) {
+      const [ns, name] = splitKey(id);
+      if (ns !== namespace) continue;
+      if (write === "deleted") byName.delete(name);
+      else byName.set(name, write);
+    }
+    return [...byName.values()];
+  };
+
+  const reconcile = async (key: string): Promise<boolean> => {
+    const [namespace, name] = splitKey(key);
+    const statefulSet = statefulSets.get(namespace, name);
+    const observed = observedServices(namespace);
+    const actions = planReconcile(name, statefulSet, observed, policy);
+    const subject = subjectOf(namespace, name, statefulSet, observed);
+    let ok = true;
+    for (const action of actions) {
+      if (signal.aborted) return ok;
+      ok = (await carryOut(action, subject)) && ok;
+    }
+    return ok;
+  };
+
+  /** Returns false when the action hit an API error worth retrying. */
+  const carryOut = async (
+    action: PlannedAction,
+    subject: EventSubject | null,
+  ): Promise<boolean> => {
+    const record = (type: "Normal" | "Warning", reason: string, message: string): void => {
+      if (subject) events.record(subject, type, reason, message);
+    };
+    switch (action.kind) {
+      case "invalid":
+        metrics?.recordError("invalid-annotation");
+        logger.warn(
+          {
+            statefulSet: subject && `${subject.namespace}/${subject.name}`,
+            problems: action.problems,
+          },
+          "bad expose annotations; nothing written",
+        );
+        record(
+          "Warning",
+          "InvalidExposeAnnotation",
+          `${action.problems.join("; ")}; no Service was written or deleted`,
+        );
+        return true;
+      case "not-owned":
+        metrics?.recordError("not-owned");
+        record(
+          "Warning",
+          "ServiceNotOwned",
+          `Service ${action.service.name} exists and was not created by stsguard-controller for this StatefulSet: left alone (delete it to let the controller create its own)`,
+        );
+        return true;
+      case "apply":
+        return apply(action.service, action.existing, record);
+      case "delete":
+        return remove(action.service, action.reason, record);
+    }
+  };
+
+  const apply = async (
+    service: ApplyConfiguration,
+    existing: ObservedService | null,
+    record: (type: "Normal" | "Warning", reason: string, message: string) => void,
+  ): Promise<boolean> => {
+    const configuration = JSON.stringify(service);
+    if (existing && applied.get(existing.uid) === `${existing.resourceVersion} ${configuration}`)
+      return true;
+    const name = readString(readMap(service, "metadata"), "name") ?? "";
+    const namespace = readString(readMap(service, "metadata"), "namespace") ?? "";
+    const result = await api.applyService(service, existing?.uid ?? CREATE_ONLY_UID, signal);
+    switch (result.kind) {
+      case "applied": {
+        const seen = observeService(
+          withTypeMeta(result.object, { apiVersion: "v1", kind: "Service" }),
+          namespace,
+        );
+        if (seen) {
+          written.set(`${namespace}/${name}`, seen);
+          applied.set(seen.uid, `${seen.resourceVersion} ${configuration}`);
+        }
+        if (result.created) {
+          metrics?.recordWrite("created");
+          logger.info({ service: `${namespace}/${name}` }, "created per-pod Service");
+          record(
+            "Normal",
+            "ServiceCreated",
+            `Created per-pod Service ${name} (${describeService(service)})`,
+          );
+        } else if (existing && seen && seen.resourceVersion !== existing.resourceVersion) {
+          metrics?.recordWrite("updated");
+          logger.info({ service: `${namespace}/${name}` }, "updated per-pod Service");
+          record(
+            "Normal",
+            "ServiceUpdated",
+            `Updated per-pod Service ${name} (${describeService(service)})`,
+          );
+        }
+        return true;
+      }
+      case "conflict":
+        metrics?.recordError("conflict");
+        logger.warn(
+          { service: `${namespace}/${name}`, message: result.message },
+          "server-side apply conflict; not forced",
+        );
+        record(
+          "Warning",
+          "ServiceConflict",
+          `Service ${name}: ${result.message}. Not forced: the field was set by someone else; ` +
+            "set it back or remove it from their manager to let the controller manage it again",
+        );
+        return true;
+      case "refused":
+        metrics?.recordError("refused");
+        logger.warn(
+          { service: `${namespace}/${name}`, status: result.status, message: result.message },
+          "apply refused",
+        );
+        record(
+          "Warning",
+          "ServiceApplyFailed",
+          `Service ${name} could not be applied: ${result.message}`,
+        );
+        return true;
+      case "failed":
+        metrics?.recordError("api");
+        logger.warn(
+          { service: `${namespace}/${name}`, message: result.message },
+          "apply failed; will retry",
+        );
+        record(
+          "Warning",
+          "ServiceApplyFailed",
+          `Service ${name} could not be applied: ${result.message}; retrying`,
+        );
+        return false;
+    }
+  };
+
+  const remove = async (
+    service: ObservedService,
+    reason: "scaled-down" | "not-exposed" | "statefulset-replaced",
+    record: (type: "Normal" | "Warning", reason: string, message: string) => void,
+  ): Promise<boolean> => {
+    const id = `${service.namespace}/${service.name}`;
+    const result = await api.deleteService(service.namespace, service.name, service.uid, signal);
+    switch (result.kind) {
+      case "deleted":
+        written.set(id, "deleted");
+        applied.delete(service.uid);
+        metrics?.recordWrite("deleted");
+        logger.info({ service: id, reason }, "deleted per-pod Service");
+        record(
+          "Normal",
+          "ServiceDeleted",
+          `Deleted per-pod Service ${service.name}: ${DELETE_REASONS[reason]}`,
+        );
+        return true;
+      case "gone":
+        logger.debug({ service: id, message: result.message }, "Service already gone or replaced");
+        return true;
+      case "refused":
+        metrics?.recordError("refused");
+        record(
+          "Warning",
+          "ServiceDeleteFailed",
+          `Service ${service.name} could not be deleted: ${result.message}`,
+        );
+        return true;
+      case "failed":
+        metrics?.recordError("api");
+        record(
+          "Warning",
+          "ServiceDeleteFailed",
+          `Service ${service.name} could not be deleted: ${result.message}; retrying`,
+        );
+        return false;
+    }
+  };
+
+  const retryLater = (key: string): void => {
+    let retry = retries.get(key);
+    if (!retry) {
+      retry = { backoff: createBackoff(options.backoff ?? DEFAULT_BACKOFF, options.random) };
+      retries.set(key, retry);
+    }
+    clearTimeout(retry.timer);
+    const delayMs = retry.backoff.nextDelayMs();
+    logger.debug({ statefulSet: key, delayMs }, "reconcile failed; retrying after backoff");
+    retry.timer = setTimeout(() => {
+      enqueue(key);
+    }, delayMs);
+  };
+
+  /** Until something is queued or the term ends; leaves no listener behind. */
+  const waitForWork = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const done = (): void => {
+        wake = null;
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      wake = done;
+      signal.addEventListener("abort", done, { once: true });
+    });
+
+  const work = async (): Promise<void> => {
+    while (!signal.aborted) {
+      const next = queue.values().next();
+      if (next.done) {
+        await waitForWork();
+        continue;
+      }
+      const key = next.value;
+      queue.delete(key);
+      const retry = retries.get(key);
+      if (retry?.timer) clearTimeout(retry.timer);
+      let ok = false;
+      try {
+        ok = await reconcile(key);
+      } catch (error: unknown) {
+        logger.error({ err: error, statefulSet: key }, "reconcile failed unexpectedly");
+      }
+      if (stopped()) break;
+      metrics?.recordReconcile(ok ? "success" : "error");
+      if (ok) retries.delete(key);
+      else retryLater(key);
+    }
+  };
+
+  const resync = async (): Promise<void> => {
+    const periodMs = options.resyncPeriodMs ?? 300_000;
+    while (!signal.aborted) {
+      await sleep(periodMs, signal);
+      if (stopped()) return;
+      for (const key of knownStatefulSets) enqueue(key);
+      for (const [id, concerns] of serviceConcerns) {
+        const [namespace] = splitKey(id);
+        for (const statefulSet of concerns) enqueue(`${namespace}/${statefulSet}`);
+      }
+    }
+  };
+
+  return {
+    managedServices: () => managed.size,
+    async run(leadership) {
+      const stop = (): void => {
+        termController.abort();
+        statefulSets.stop();
+        services.stop();
+      };
+      leadership.addEventListener("abort", stop, { once: true });
+      if (leadership.aborted) stop();
+      const caches = Promise.all([statefulSets.run(), services.run()]);
+      await Promise.race([Promise.all([statefulSets.synced, services.synced]), caches]);
+      if (!signal.aborted)
+        logger.info(
+          { statefulSets: statefulSets.count(), services: services.count() },
+          "controller caches synced",
+        );
+      await Promise.all([work(), resync(), caches]);
+      for (const retry of retries.values()) clearTimeout(retry.timer);
+      await events.flush();
+    },
+  };
+}
+
+const DELETE_REASONS = {
+  "scaled-down": "its pod's ordinal is no longer in the StatefulSet's ordinal range",
+  "not-exposed": "the StatefulSet no longer asks for per-pod Services (expose annotation removed)",
+  "statefulset-replaced": "it belonged to an earlier StatefulSet of the same name",
+} as const;
+
+function concernsOf(service: ObservedService): string[] {
+  const concerns = new Set<string>();
+  if (service.controllerOwner?.kind === "StatefulSet") concerns.add(service.controllerOwner.name);
+  if (service.target) concerns.add(service.target.statefulSet);
+  return [...concerns];
+}
+
+function splitKey(key: string): [string, string] {
+  const slash = key.indexOf("/");
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
+/** Events go to the StatefulSet, or (once it is gone) to the one its Services named as owner. */
+function subjectOf(
+  namespace: string,
+  name: string,
+  statefulSet: JsonMap | undefined,
+  services: readonly ObservedService[],
+): EventSubject | null {
+  const uid = readString(readMap(statefulSet, "metadata"), "uid");
+  if (uid) return { namespace, name, uid };
+  const owner = services.find(
+    (s) => s.controllerOwner?.kind === "StatefulSet" && s.controllerOwner.name === name,
+  )?.controllerOwner;
+  return owner ? { namespace, name, uid: owner.uid } : null;
+}
+
+function describeService(service: ApplyConfiguration): string {
+  const spec = readMap(service, "spec");
+  const ports = spec?.["ports"];
+  const list = Array.isArray(ports)
+    ? (ports as unknown[])
+        .map((p) => {
+          const port = readMap({ p }, "p")?.["port"];
+          return typeof port === "number" ? String(port) : "?";
+        })
+        .join(", ")
+    : "";
+  return `${readString(spec, "type") ?? "?"}, port${list.includes(",") ? "s" : ""} ${list}`;
+}
