@@ -78,6 +78,11 @@ export class FakeApiServer {
     statefulsets: null,
     services: null,
   };
+  private readonly watchesEndAtOnce: Record<FakeResource, boolean> = {
+    statefulsets: false,
+    services: false,
+  };
+  private streamAnswers = false;
   private currentVersion = 1000;
   private compactedVersion = 0;
   private stallNewWatches = false;
@@ -195,6 +200,16 @@ export class FakeApiServer {
   /** Every watch of `resource` is refused with this HTTP status until called with null. */
   refuseWatches(resource: FakeResource, status: number | null): void {
     this.watchRefusals[resource] = status;
+  }
+
+  /** Objects and list pages are sent without a Content-Length, in chunks (true), or with one. */
+  streamObjectAnswers(streamed = true): void {
+    this.streamAnswers = streamed;
+  }
+
+  /** Every watch of `resource` gets a 200 that ends at once with no event, until called with false. */
+  endWatchesAtOnce(resource: FakeResource, ending = true): void {
+    this.watchesEndAtOnce[resource] = ending;
   }
 
   /** Open watches stop receiving anything, and new ones get headers but never an event. */
@@ -335,7 +350,7 @@ export class FakeApiServer {
       return;
     }
     const { apiVersion, kind } = RESOURCES[resource];
-    sendJson(response, 200, { apiVersion, kind, ...found });
+    sendJson(response, 200, { apiVersion, kind, ...found }, this.streamAnswers);
   }
 
   private sendList(
@@ -369,7 +384,8 @@ export class FakeApiServer {
       });
     }
     const { apiVersion, kind } = RESOURCES[resource];
-    sendJson(response, 200, { kind: `${kind}List`, apiVersion, metadata, items: page });
+    const list = { kind: `${kind}List`, apiVersion, metadata, items: page };
+    sendJson(response, 200, list, this.streamAnswers);
   }
 
   private startWatch(
@@ -380,6 +396,11 @@ export class FakeApiServer {
     const refusal = this.watchRefusals[resource];
     if (refusal !== null) {
       sendJson(response, refusal, aStatus(refusal, "InternalError", "watch refused"));
+      return;
+    }
+    if (this.watchesEndAtOnce[resource]) {
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.end();
       return;
     }
     const fault = this.watchFaults[resource].shift();
@@ -449,8 +470,23 @@ function writeEvent(response: http.ServerResponse, type: string, object: unknown
   if (!response.destroyed) response.write(`${JSON.stringify({ type, object })}\n`);
 }
 
-function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
+/** `streamed`: no Content-Length, the body in 16 KiB chunks, as a proxy or a large list may be. */
+function sendJson(
+  response: http.ServerResponse,
+  status: number,
+  body: unknown,
+  streamed = false,
+): void {
   const text = JSON.stringify(body);
+  if (streamed) {
+    response.writeHead(status, { "Content-Type": "application/json" });
+    const bytes = Buffer.from(text);
+    for (let offset = 0; offset < bytes.length; offset += 16 * 1024) {
+      response.write(bytes.subarray(offset, offset + 16 * 1024));
+    }
+    response.end();
+    return;
+  }
   response.writeHead(status, {
     "Content-Type": "application/json",
     "Content-Length": Buffer.byteLength(text),
