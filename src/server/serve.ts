@@ -10,12 +10,20 @@ import {
   type StsguardConfig,
 } from "../config/config.js";
 import { ConfigError } from "../errors.js";
+import {
+  createBodyBudget,
+  defaultBodyBudgetBytes,
+  DEFAULT_BODY_BUDGET_WAIT_MS,
+  type BodyBudget,
+} from "../memory/body-budget.js";
+import { readContainerMemoryLimit } from "../memory/container-memory.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
 import type { KubeVersion, StatefulSetSummary } from "../policy/index.js";
 import { createManifestSource } from "../statefulsets/manifest-source.js";
 import type { StatefulSetSource } from "../statefulsets/source.js";
 import { buildCurlExample, buildDemoReview, toDemoTarget } from "./demo-request.js";
+import { DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
 import { startServer, type RunningServer, type TlsSource } from "./server.js";
 
 /** Everything `stsguard serve` was told, flags and environment merged (src/cli/commands/serve.ts). */
@@ -34,6 +42,10 @@ export interface ServeSettings {
   /** `--kube-version`: wins over the config file and the API server. */
   readonly kubeVersion: KubeVersion | undefined;
   readonly logLevel: string;
+  /** `--body-budget`; undefined: derived from the container's memory limit. */
+  readonly bodyBudgetBytes?: number | undefined;
+  /** `--body-budget-wait`; undefined: DEFAULT_BODY_BUDGET_WAIT_MS. */
+  readonly bodyBudgetWaitMs?: number | undefined;
 }
 
 export interface ServeEnvironment {
@@ -84,11 +96,17 @@ export async function runServe(
       "policy configured",
     );
     const tls = await selectTls(settings, environment.cwd, logger);
+    const bodyBudget = createServeBodyBudget(settings, metrics);
+    logger.info(
+      { bodyBudgetBytes: bodyBudget.maxBytes, bodyBudgetWaitMs: bodyBudget.maxWaitMs },
+      "request body budget",
+    );
     running = await startServer({
       source,
       config,
       logger,
       metrics,
+      bodyBudget,
       tls: tls.source,
       host: settings.host,
       port: settings.port,
@@ -108,6 +126,16 @@ export async function runServe(
   } finally {
     await source.close();
   }
+}
+
+function createServeBodyBudget(settings: ServeSettings, metrics: WebhookMetrics): BodyBudget {
+  return createBodyBudget({
+    maxBytes:
+      settings.bodyBudgetBytes ??
+      defaultBodyBudgetBytes(readContainerMemoryLimit(), DEFAULT_MAX_BODY_BYTES),
+    maxWaitMs: settings.bodyBudgetWaitMs ?? DEFAULT_BODY_BUDGET_WAIT_MS,
+    metrics: metrics.bodyBudget,
+  });
 }
 
 interface OpenedSource {

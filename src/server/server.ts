@@ -6,6 +6,7 @@ import type { StsguardConfig } from "../config/config.js";
 import { ConfigError } from "../errors.js";
 import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
 import type { StatefulSetSource } from "../statefulsets/source.js";
+import { createDefaultBodyBudget, type BodyBudget } from "../memory/body-budget.js";
 import { createAdmissionHandler, DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
 import { createHealthApp } from "./health-app.js";
 import { TLS_SERVER_OPTIONS, watchTlsFiles, type TlsWatcher } from "./tls.js";
@@ -21,6 +22,11 @@ export interface WebhookServerDeps {
   readonly logger: Logger;
   /** Default 3 MiB; a larger body gets 413. */
   readonly maxBodyBytes?: number;
+  /**
+   * Bytes of request bodies in flight; default: derived from the container's memory limit,
+   * waiting up to DEFAULT_BODY_BUDGET_WAIT_MS (see src/memory/body-budget.ts).
+   */
+  readonly bodyBudget?: BodyBudget;
   /** Made with createMetrics when absent; pass one to share it with the source. */
   readonly metrics?: WebhookMetrics;
 }
@@ -82,12 +88,14 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
       return source.isReady() ? null : "the StatefulSet source has not synced yet";
     },
   });
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const handleAdmission = createAdmissionHandler({
     source,
     config,
     logger,
     metrics,
-    maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxBodyBytes,
+    bodyBudget: deps.bodyBudget ?? createDefaultBodyBudget(maxBodyBytes, metrics.bodyBudget),
     isClosing: () => closing,
   });
   const serveOther = (req: IncomingMessage, res: ServerResponse): void => {

@@ -169,6 +169,8 @@ describe("stsguard serve --help", () => {
       ["--metrics-port", "STSGUARD_METRICS_PORT"],
       ["--kube-version", "STSGUARD_KUBE_VERSION"],
       ["--log-level", "STSGUARD_LOG_LEVEL"],
+      ["--body-budget", "STSGUARD_BODY_BUDGET"],
+      ["--body-budget-wait", "STSGUARD_BODY_WAIT_MS"],
     ];
     for (const [flag, env] of pairs) {
       expect(stdout).toMatch(new RegExp(`^  ${flag} <`, "m"));
@@ -232,6 +234,17 @@ describe("stsguard serve refuses to start on bad input, with exit code 2", () =>
       name: "an unknown log level",
       args: ["--manifests", "examples", "--log-level", "loud"],
       stderr: /--log-level: "loud" is not a log level/,
+    },
+    {
+      name: "a --body-budget that is not a byte count",
+      args: ["--manifests", "examples", "--body-budget", "32MB"],
+      stderr: /--body-budget: "32MB" is not a byte count \(e\.g\. 33554432, 32Mi, 1Gi\)/,
+    },
+    {
+      name: "a STSGUARD_BODY_WAIT_MS that is not a number",
+      args: ["--manifests", "examples"],
+      env: { STSGUARD_BODY_WAIT_MS: "2s" },
+      stderr: /STSGUARD_BODY_WAIT_MS: "2s" is not a number of milliseconds/,
     },
     {
       name: "a --kube-version that is not a version",
