@@ -11,7 +11,7 @@ async function listAll(path) {
     const query = `limit=500${token ? `&continue=${encodeURIComponent(token)}` : ""}`;
     const response = await globalThis.fetch(`http://127.0.0.1:${port}${path}?${query}`);
     const page = JSON.parse(await response.text());
-    items += page.items.length;
+    items += Number(page.items.length);
     token = page.metadata.continue ?? "";
   } while (token);
   return items;
@@ -23,7 +23,7 @@ const counts = await Promise.all([
 ]);
 process.stdout.write(
   JSON.stringify({
-    items: Number(counts[0]) + Number(counts[1]),
+    items: counts[0] + counts[1],
     // resourceUsage().maxRSS is in kilobytes.
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
   }),
