@@ -224,8 +224,14 @@ async function measureLiveReadCost({ bench, certs, stsguard, baselinePort, apiSe
     { name: "StatefulSet exists", pod: "web-0" },
     { name: "StatefulSet not found (warning only)", pod: "later-0" },
   ];
-  // The two cases alternate request by request, so noise on the machine hits both alike.
-  const requests = await Promise.all(cases.map((c) => serviceCreate(bench, c.pod, `${c.pod}-uid`)));
+  // The two cases alternate request by request, so noise on the machine hits both alike. The
+  // servers take turns going first on every other request, so the cases cycle in fours
+  // (a, b, b, a): each case goes first to each server equally often.
+  const [first, second] = await Promise.all(
+    cases.map((c) => serviceCreate(bench, c.pod, `${c.pod}-uid`)),
+  );
+  const requests = [first, second, second, first];
+  const caseOf = (i) => (i % 4 === 0 || i % 4 === 3 ? 0 : 1);
   const ports = [baselinePort, stsguard.port];
   // Warm both servers and the connections before timing.
   await measureSequentialLatency({ ports, ca: certs.caPem, requests, count: 400 });
@@ -240,7 +246,7 @@ async function measureLiveReadCost({ bench, certs, stsguard, baselinePort, apiSe
   const liveReads = (await liveReadsTotal(stsguard.metricsPort)) - readsBefore;
   const gets = (await apiServerRequests(apiServer)).gets - getsBefore;
   const results = cases.map((c, index) => {
-    const ofCase = (all) => all.filter((_, i) => i % cases.length === index);
+    const ofCase = (all) => all.filter((_, i) => caseOf(i) === index);
     const [baseline, measured] = samples.map(ofCase);
     const p50 = { baseline: percentile(baseline, 50), stsguard: percentile(measured, 50) };
     const p99 = { baseline: percentile(baseline, 99), stsguard: percentile(measured, 99) };
