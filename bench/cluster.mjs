@@ -127,6 +127,10 @@ async function startStsguard({ root, kubeconfig, certs, nodeOptions, bodyBudgetB
       env: { ...process.env, NODE_ENV: "production", NODE_OPTIONS: nodeOptions },
     },
   );
+  // Spawned without an IPC channel: make sure it does not outlive an interrupted benchmark.
+  const killChild = () => child.kill("SIGKILL");
+  process.once("exit", killChild);
+  child.once("exit", () => process.off("exit", killChild));
   let stderr = "";
   child.stderr.on("data", (chunk) => {
     stderr += String(chunk);
