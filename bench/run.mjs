@@ -2,7 +2,7 @@
 // measured against bare baselines in the same run and reported as ratios (see
 // .coord/README-bench.md, "Performance"). Runs on the built dist/.
 //
-//   node bench/run.mjs [--only server|cli] [--strict] [--quick]
+//   node bench/run.mjs [--only server|cli|cluster] [--strict] [--quick]
 //
 // --quick runs one short round of each measurement: a smoke test of the benchmark itself, whose
 // figures are too noisy to judge a target by.
@@ -24,10 +24,16 @@ import {
   postReview,
   writeServerManifests,
 } from "./admission.mjs";
+import { benchmarkCluster } from "./cluster.mjs";
+import { measureAtRate, renderLatencyChart } from "./load-chart.mjs";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const BENCH = join(ROOT, "bench");
 const DATA = join(BENCH, ".data");
+/** The chart docs/benchmarks.md shows; every full run rewrites it. */
+const LATENCY_CHART = join(ROOT, "docs", "benchmarks-latency.svg");
+// Offered loads of the latency chart, as fractions of the baseline's measured throughput.
+const LOAD_FRACTIONS = [0.1, 0.25, 0.5, 0.75, 0.9];
 
 // Short alternating throughput rounds and request-by-request interleaved latency samples: on a
 // small shared machine, noise comes in bursts, and this spreads each burst over both servers.
@@ -38,6 +44,7 @@ const FULL_SERVER_SETTINGS = {
   throughputRounds: 5,
   latencyWarmup: 500,
   latencyCount: 6_000,
+  loadSeconds: 3,
 };
 const QUICK_SERVER_SETTINGS = {
   ...FULL_SERVER_SETTINGS,
@@ -45,6 +52,7 @@ const QUICK_SERVER_SETTINGS = {
   throughputRounds: 1,
   latencyWarmup: 100,
   latencyCount: 500,
+  loadSeconds: 1,
 };
 const FULL_CLI_RUNS = 5;
 const TARGETS = {
@@ -52,6 +60,21 @@ const TARGETS = {
   p50: { label: "latency p50 stsguard/baseline", max: 1.5 },
   p99: { label: "latency p99 stsguard/baseline", max: 2.0 },
   check: { label: "check time / yaml-only parse time", max: 1.5 },
+  checkRss: { label: "check peak RSS / yaml-only parse peak RSS", max: 1.5 },
+  readyRss: { label: "cluster: RSS at ready (MiB), 10k StatefulSets + 10k Services", max: 128 },
+  readySeconds: { label: "cluster: start until /readyz 200 (s)", max: 2 },
+  readyRatio: { label: "cluster: start until ready / bare Node listing the same pages", max: 2 },
+  largeBodies: { label: "cluster: peak RSS under 32 x 3 MB reviews / chart limit", max: 1 },
+  largeBodiesFailed: { label: "cluster: 32 x 3 MB reviews answered 5xx or failed", max: 0 },
+  costExists: {
+    label: "cluster: Service CREATE p50, StatefulSet exists, stsguard/baseline",
+    max: 1.25,
+  },
+  costMissing: {
+    label: "cluster: Service CREATE p50, StatefulSet missing, stsguard/baseline",
+    max: 1.25,
+  },
+  liveReadsWarning: { label: "cluster: live reads for warning-only Service CREATEs", max: 0 },
 };
 
 /**
@@ -274,6 +297,26 @@ async function benchmarkServer(settings, workDir) {
     });
     const latency = { baseline: baselineLatency, stsguard: stsguardLatency };
 
+    // Latency against offered load: fractions of what the baseline sustained, alternating.
+    const baselineRate = median(throughput.baseline);
+    const byLoad = { baseline: [], stsguard: [] };
+    for (const fraction of LOAD_FRACTIONS) {
+      const rate = Math.max(50, Math.round((baselineRate * fraction) / 50) * 50);
+      const order = byLoad.baseline.length % 2 === 0 ? servers : [...servers].reverse();
+      for (const server of order) {
+        log(`admission: ${rate} req/s offered to ${server.name}`);
+        byLoad[server.name].push(
+          await measureAtRate({
+            port: server.port,
+            requests,
+            connections: settings.connections,
+            rate,
+            durationSeconds: settings.loadSeconds,
+          }),
+        );
+      }
+    }
+
     const stats = {
       baseline: await readServerStats(baseline),
       stsguard: await readServerStats(stsguard),
@@ -296,6 +339,7 @@ async function benchmarkServer(settings, workDir) {
       stsguardAnswers: answers,
       baseline: summarize("baseline"),
       stsguard: summarize("stsguard"),
+      latencyByLoad: byLoad,
     };
     // Each round's ratio compares two runs made seconds apart; their median resists drift.
     const roundRatios = throughput.stsguard.map((v, i) => v / throughput.baseline[i]);
@@ -443,7 +487,7 @@ function log(message) {
   process.stderr.write(`${message}\n`);
 }
 
-function evaluateTargets(server, cli) {
+function evaluateTargets(server, cli, cluster) {
   const rows = [];
   const add = (target, value) => {
     const pass = target.min !== undefined ? value >= target.min : value <= target.max;
@@ -455,7 +499,25 @@ function evaluateTargets(server, cli) {
     add(TARGETS.p50, server.ratios.p50);
     add(TARGETS.p99, server.ratios.p99);
   }
-  if (cli) add(TARGETS.check, cli.ratios.time);
+  if (cli) {
+    add(TARGETS.check, cli.ratios.time);
+    add(TARGETS.checkRss, cli.ratios.maxRss);
+  }
+  if (cluster) {
+    const [exists, missing] = cluster.liveReadCost.cases;
+    const large = cluster.largeBodies;
+    const failed = Object.entries(large.statuses)
+      .filter(([status]) => !/^(200|429)$/.test(status))
+      .reduce((n, [, count]) => n + Number(count), 0);
+    add(TARGETS.readyRss, cluster.rssAtReadyMiB);
+    add(TARGETS.readySeconds, cluster.readySeconds);
+    add(TARGETS.readyRatio, cluster.readyRatio);
+    add(TARGETS.largeBodies, round(large.peakRssMiB / cluster.chartMemoryLimitMiB, 2));
+    add(TARGETS.largeBodiesFailed, failed);
+    add(TARGETS.costExists, exists.ratioP50);
+    add(TARGETS.costMissing, missing.ratioP50);
+    add(TARGETS.liveReadsWarning, cluster.liveReadCost.liveReads);
+  }
   return rows;
 }
 
@@ -468,7 +530,7 @@ function formatTable(header, rows) {
   return [line(header), ...rows.map(line)].map((l) => `  ${l}`).join("\n");
 }
 
-function formatReport(environment, server, cli, targets) {
+function formatReport(environment, server, cli, cluster, targets) {
   const out = [
     `stsguard benchmark: Node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}`,
     `load average (1, 5, 15 min) before ${environment.loadAverageBefore.join(", ")}, after ${environment.loadAverageAfter.join(", ")}`,
@@ -522,6 +584,45 @@ function formatReport(environment, server, cli, targets) {
       `  runs (s): yaml ${y.secondsRuns.join(", ")}; check ${c.secondsRuns.join(", ")}; ratios ${r.timeRounds.join(", ")}`,
     );
   }
+  if (cluster) {
+    const c = cluster;
+    const l = c.largeBodies;
+    out.push(
+      "",
+      `Cluster: stsguard serve --kubeconfig (built CLI, NODE_OPTIONS "${c.nodeOptions}") against a local list/watch API server`,
+      `holding ${c.statefulSets} StatefulSets and ${c.perPodServices} per-pod Services (${c.listRequestsAtSync} list pages at sync).`,
+      `  ready after ${c.readySeconds} s, RSS at ready ${c.rssAtReadyMiB} MiB; a bare Node process that only lists the same pages: ${c.bareList.seconds} s, peak RSS ${c.bareList.peakRssMiB} MiB (ready ratio ${c.readyRatio})`,
+      `  ${l.concurrency} concurrent ${l.bodyMiB} MB reviews x ${l.rounds} rounds (body budget ${c.bodyBudgetMiB} MiB, from the chart's ${c.chartMemoryLimitMiB} MiB limit):`,
+      `    answers ${JSON.stringify(l.statuses)}, ${l.budget.waits} waited, ${l.budget.rejections} turned away; peak RSS ${l.peakRssMiB} MiB, after ${l.rssAfterMiB} MiB`,
+      `  Service CREATE to /validate, ${c.liveReadCost.readDelayMs} ms per API read, interleaved with the baseline:`,
+      formatTable(
+        ["", "baseline p50", "stsguard p50", "ratio", "baseline p99", "stsguard p99"],
+        c.liveReadCost.cases.map((k) => [
+          k.case,
+          k.baselineP50Ms,
+          k.stsguardP50Ms,
+          k.ratioP50,
+          k.baselineP99Ms,
+          k.stsguardP99Ms,
+        ]),
+      ),
+      `  live reads during these ${2 * c.liveReadCost.cases[0].requests} requests: ${c.liveReadCost.liveReads} (API server GETs: ${c.liveReadCost.apiServerGets})`,
+      `  a denial (ordinal out of range) still read live: ${c.liveReadCost.denial.liveReads} live read(s), allowed ${c.liveReadCost.denial.allowed}`,
+    );
+  }
+  if (server?.latencyByLoad) {
+    out.push(
+      "",
+      "Latency (ms) against offered load (req/s), autocannon at a fixed rate:",
+      formatTable(
+        ["offered", "baseline p50", "baseline p99", "stsguard p50", "stsguard p99"],
+        server.latencyByLoad.baseline.map((b, i) => {
+          const s = server.latencyByLoad.stsguard[i];
+          return [b.offered, b.p50Ms, b.p99Ms, s.p50Ms, s.p99Ms];
+        }),
+      ),
+    );
+  }
   out.push(
     "",
     "Targets",
@@ -541,8 +642,8 @@ async function main() {
       quick: { type: "boolean", default: false },
     },
   });
-  if (values.only !== undefined && values.only !== "server" && values.only !== "cli") {
-    throw new Error(`--only takes "server" or "cli", not "${values.only}"`);
+  if (values.only !== undefined && !["server", "cli", "cluster"].includes(values.only)) {
+    throw new Error(`--only takes "server", "cli" or "cluster", not "${values.only}"`);
   }
   await mkdir(DATA, { recursive: true });
   const environment = {
@@ -559,26 +660,59 @@ async function main() {
   const workDir = await mkdtemp(join(tmpdir(), "stsguard-bench-"));
   let server = null;
   let cli = null;
+  let cluster = null;
+  const runs = (part) => values.only === undefined || values.only === part;
   try {
-    if (values.only !== "cli") {
+    if (runs("server")) {
       server = await benchmarkServer(
         values.quick ? QUICK_SERVER_SETTINGS : FULL_SERVER_SETTINGS,
         workDir,
       );
     }
-    if (values.only !== "server") {
+    if (runs("cluster")) {
+      const certs = await writeCertificates(join(workDir, "cluster-certs"));
+      cluster = await benchmarkCluster({
+        root: ROOT,
+        bench: BENCH,
+        workDir,
+        certs,
+        quick: values.quick,
+        log,
+        startBaseline: async () => {
+          const baseline = await startServerChild(
+            "baseline",
+            "baseline-server.mjs",
+            [certs.cert, certs.key],
+            join(workDir, "cluster-baseline.log"),
+          );
+          return { port: baseline.port, stop: () => stopServerChild(baseline) };
+        },
+      });
+    }
+    if (runs("cli")) {
       cli = await benchmarkCli(values.quick ? 1 : FULL_CLI_RUNS, workDir);
     }
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
-  const targets = evaluateTargets(server, cli);
+  if (server && !values.quick) {
+    const loads = server.latencyByLoad;
+    await writeFile(
+      LATENCY_CHART,
+      renderLatencyChart({
+        title: "Admission latency against offered load: stsguard and a bare webhook",
+        subtitle: `${environment.cpus} x ${environment.cpuModel}, Node ${environment.node}, ${environment.date.slice(0, 10)}; load average ${environment.loadAverageBefore[0]}`,
+        runs: loads,
+      }),
+    );
+  }
+  const targets = evaluateTargets(server, cli, cluster);
   environment.loadAverageAfter = loadavg().map((l) => round(l, 2));
   await writeFile(
     join(DATA, "results.json"),
-    `${JSON.stringify({ environment, server, cli, targets }, null, 2)}\n`,
+    `${JSON.stringify({ environment, server, cli, cluster, targets }, null, 2)}\n`,
   );
-  process.stdout.write(`${formatReport(environment, server, cli, targets)}\n`);
+  process.stdout.write(`${formatReport(environment, server, cli, cluster, targets)}\n`);
   process.stdout.write(`\nresults: ${join(DATA, "results.json")}\n`);
   const missed = targets.filter((t) => !t.pass);
   if (missed.length > 0 && values.strict) process.exitCode = 1;

@@ -259,7 +259,13 @@ async function admitService(
   });
 }
 
-/** Whether the answer depends on the cached lookup in a way a live read could change. */
+/**
+ * Whether a live read could change the answer: a denial (an error from a rule that rests on the
+ * lookup) or a patch copied from the StatefulSet's labels. A warning alone never pays for one:
+ * `statefulset-not-found` is the normal order of a Helm install (Services before the
+ * StatefulSet), and a fresh cache lags the API server by a watch event at most. A cache that is
+ * not fresh is never asked: `lookup` itself reads live then.
+ */
 function restsOnCache(
   findings: readonly Finding[],
   lookup: StatefulSetLookup,
@@ -267,7 +273,9 @@ function restsOnCache(
   deps: AdmitDeps,
 ): boolean {
   if (lookup.status === "unavailable") return false;
-  if (mode === "validate") return findings.some((f) => LOOKUP_RULES.has(f.rule));
+  if (mode === "validate") {
+    return findings.some((f) => f.severity === "error" && LOOKUP_RULES.has(f.rule));
+  }
   // The mutating fix only depends on the StatefulSet for labels copied from it.
   return (
     lookup.status === "not-found" &&

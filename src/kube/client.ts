@@ -228,12 +228,27 @@ export interface KubeTransport {
 
 // One Kubernetes object is at most ~1.5 MiB (etcd's limit); a watch line longer than this is junk.
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
-// A list page of 500 objects stays far below this.
-const MAX_BODY_BYTES = 256 * 1024 * 1024;
+/**
+ * The largest answer to a GET (a list page, one object, a Status) read into memory; a larger one
+ * is refused with a LookupError rather than buffered. A page of 500 StatefulSets or Services as
+ * a real API server sends them (managedFields included) is a few MiB; the cap only stops a
+ * runaway answer from costing the pod its memory limit (the body is held about three times
+ * over while it is parsed: bytes, string, objects).
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 // Probes a watch's idle TCP connection so a dead peer is noticed by the kernel too.
 const TCP_KEEPALIVE_MS = 30_000;
 
-export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
+export interface KubeTransportOptions {
+  /** Default DEFAULT_MAX_RESPONSE_BYTES. */
+  readonly maxResponseBytes?: number;
+}
+
+export function createKubeTransport(
+  kubeConfig: KubeConfig,
+  transportOptions: KubeTransportOptions = {},
+): KubeTransport {
+  const maxResponseBytes = transportOptions.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new ConfigError("kubeconfig has no current cluster");
   const server = cluster.server.replace(/\/+$/, "");
@@ -286,7 +301,7 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
   ): Promise<KubeJsonResponse> =>
     runWithDeadline(`GET ${server}${path}`, options, async (signal) => {
       const { response } = await open(path, query, signal);
-      const text = await readBody(response, signal);
+      const text = await readBody(response, signal, maxResponseBytes);
       return { status: response.statusCode ?? 0, body: parseJson(text) };
     });
 
@@ -300,7 +315,7 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
       const { request, response } = await open(path, query, signal);
       const status = response.statusCode ?? 0;
       if (status !== 200) {
-        const text = await readBody(response, signal);
+        const text = await readBody(response, signal, maxResponseBytes);
         return { kind: "rejected", status, body: parseJson(text) };
       }
       await readLines(request, response, signal, onLine);
@@ -316,7 +331,7 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
   ): Promise<KubeJsonResponse> =>
     runWithDeadline(`${method} ${server}${path}`, options, async (signal) => {
       const { response } = await open(path, query, signal, { method, body });
-      const text = await readBody(response, signal);
+      const text = await readBody(response, signal, maxResponseBytes);
       return { status: response.statusCode ?? 0, body: parseJson(text) };
     });
 
@@ -388,15 +403,30 @@ export function describeRequestFailure(error: unknown): string {
   return (error instanceof Error && requestFailures.get(error)) || describeError(error);
 }
 
-function readBody(response: http.IncomingMessage, signal: AbortSignal): Promise<string> {
+function readBody(
+  response: http.IncomingMessage,
+  signal: AbortSignal,
+  maxBytes: number,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let failure: Error | undefined;
+    const tooLarge = (seen: string): LookupError =>
+      new LookupError(`response body ${seen} is larger than the ${maxBytes}-byte cap; not read`);
+    // Refused before a byte is buffered when the server says how large it is.
+    const declared = Number(response.headers["content-length"]);
+    if (declared > maxBytes) {
+      response.destroy();
+      reject(tooLarge(`of ${declared} bytes (Content-Length)`));
+      return;
+    }
     response.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        failure ??= new LookupError(`response body larger than ${MAX_BODY_BYTES} bytes`);
+      if (failure) return;
+      if (size > maxBytes) {
+        failure = tooLarge(`of more than ${maxBytes} bytes`);
+        chunks.length = 0;
         response.destroy(failure);
         return;
       }

@@ -21,6 +21,7 @@ import {
 } from "./api-objects.js";
 import { DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import {
+  DEFAULT_MAX_RESPONSE_BYTES,
   createKubeTransport,
   describeError,
   describeRequestFailure,
@@ -54,6 +55,8 @@ export interface ClusterSourceOptions {
   readonly listTimeoutMs?: number;
   /** `limit` of each list page. */
   readonly pageSize?: number;
+  /** Largest answer to a list page or GET read into memory (see DEFAULT_MAX_RESPONSE_BYTES). */
+  readonly maxResponseBytes?: number;
   readonly backoff?: BackoffOptions;
   readonly clock?: Clock;
   readonly random?: () => number;
@@ -89,6 +92,7 @@ interface Settings {
   readonly watchTimeoutSeconds: number;
   readonly listTimeoutMs: number;
   readonly pageSize: number;
+  readonly maxResponseBytes: number;
 }
 
 export const CLUSTER_SOURCE_DEFAULTS: Settings = Object.freeze({
@@ -97,6 +101,7 @@ export const CLUSTER_SOURCE_DEFAULTS: Settings = Object.freeze({
   watchTimeoutSeconds: 300,
   listTimeoutMs: 60_000,
   pageSize: 500,
+  maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
 });
 
 const STATEFULSET_TYPE: TypeMeta = { apiVersion: "apps/v1", kind: "StatefulSet" };
@@ -106,7 +111,9 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
   const settings = { ...CLUSTER_SOURCE_DEFAULTS, ...definedOnly(options) };
   checkSettings(settings);
   const logger = options.logger.child({ component: "cluster-source" });
-  const transport = createKubeTransport(options.kubeConfig);
+  const transport = createKubeTransport(options.kubeConfig, {
+    maxResponseBytes: settings.maxResponseBytes,
+  });
   const clock = options.clock ?? { now: () => performance.now() };
   const closeController = new AbortController();
   const shared = {

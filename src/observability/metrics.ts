@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Exemption, Mode } from "../guardrails/index.js";
 import type { ClusterSourceMetrics } from "../kube/cluster-source.js";
+import type { BodyBudgetMetrics } from "../memory/body-budget.js";
 import type { Finding } from "../policy/index.js";
 
 /** How an admission request ended, as counted and logged. */
@@ -35,6 +36,8 @@ export interface WebhookMetrics {
   observeDroppedConnection(): void;
   /** Counters for the cluster source's watches and live reads. */
   readonly clusterSource: ClusterSourceMetrics;
+  /** The request body budget: waits, rejections, bytes in use. */
+  readonly bodyBudget: BodyBudgetMetrics;
 }
 
 // Admission answers take well under a millisecond from the cache; a live read adds a round trip.
@@ -124,6 +127,21 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     labelNames: ["hash"] as const,
     registers: [registry],
   });
+  const budgetWaits = new Counter({
+    name: "stsguard_body_budget_waits_total",
+    help: "Admission requests that waited because request bodies in flight filled the memory budget.",
+    registers: [registry],
+  });
+  const budgetRejections = new Counter({
+    name: "stsguard_body_budget_rejections_total",
+    help: "Admission requests answered 429 after waiting for room in the body memory budget.",
+    registers: [registry],
+  });
+  const budgetInUse = new Gauge({
+    name: "stsguard_body_budget_bytes_in_use",
+    help: "Bytes of admission request bodies in flight, counted against the body memory budget.",
+    registers: [registry],
+  });
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
 
   // Label sets are resolved to children once and kept: prom-client hashes the labels on every
@@ -183,6 +201,17 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
       },
       recordLiveRead: (what, outcome) => {
         liveReads.inc({ what, outcome });
+      },
+    },
+    bodyBudget: {
+      recordWait: () => {
+        budgetWaits.inc();
+      },
+      recordRejection: () => {
+        budgetRejections.inc();
+      },
+      setInUse: (bytes) => {
+        budgetInUse.set(bytes);
       },
     },
   };

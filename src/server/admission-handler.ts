@@ -8,6 +8,7 @@ import { parseReview, toReviewResponse } from "../admission/review.js";
 import type { AdmissionMode, AdmissionRequest, AdmissionResult } from "../admission/types.js";
 import { BadReviewError, describeError } from "../errors.js";
 import { truncateText } from "../policy/echo.js";
+import type { BodyBudget, Release } from "../memory/body-budget.js";
 import type { AdmissionDecision, WebhookMetrics } from "../observability/metrics.js";
 import { sendStatus } from "./status-response.js";
 
@@ -23,6 +24,8 @@ export interface AdmissionHandlerDeps extends Omit<AdmitDeps, "config"> {
   readonly logger: Logger;
   readonly metrics: WebhookMetrics;
   readonly maxBodyBytes: number;
+  /** Bytes of bodies in flight; a request that does not fit waits, then gets 429. */
+  readonly bodyBudget: BodyBudget;
   /** True once shutdown began: answers then ask the client to close the connection. */
   readonly isClosing: () => boolean;
 }
@@ -39,7 +42,7 @@ export type AdmissionHandler = (
  * One read into a byte-capped buffer, one JSON.parse, admit, one JSON.stringify, one log line.
  */
 export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHandler {
-  const { logger, metrics, maxBodyBytes } = deps;
+  const { logger, metrics, maxBodyBytes, bodyBudget } = deps;
   // A client that keeps sending after its 413 is cut off once it has sent this much more.
   const drainLimit = maxBodyBytes * 4;
 
@@ -191,29 +194,72 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
       // Not worth reading: close once the 413 is out rather than drain it.
       if (declared > drainLimit) req.socket.destroySoon();
     }
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (tooLarge) {
-        // Read and drop the rest so the client sees the 413 instead of a reset connection.
-        if (size > drainLimit) req.socket.destroy();
-        return;
-      }
-      if (size > maxBodyBytes) {
-        refuse();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => {
-      if (tooLarge) return;
-      const body = chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size);
-      answer(res, mode, body, started).catch((error: unknown) => {
-        logger.error({ err: error, endpoint: mode }, "admission handler failed");
-        if (!res.headersSent) sendStatus(res, 500, "InternalError", "stsguard failed");
-      });
-    });
     req.on("error", (error: unknown) => {
       logger.debug({ err: error, endpoint: mode }, "client went away during the request");
+    });
+    const readBody = (release: Release | null): void => {
+      // Counted until the answer is out (or the connection is gone): the parsed review lives
+      // that long.
+      if (release) res.on("close", release);
+      req.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (tooLarge) {
+          // Read and drop the rest so the client sees the 413 instead of a reset connection.
+          if (size > drainLimit) req.socket.destroy();
+          return;
+        }
+        if (size > maxBodyBytes) {
+          refuse();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.on("end", () => {
+        if (tooLarge) return;
+        const body = chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size);
+        chunks.length = 0;
+        answer(res, mode, body, started).catch((error: unknown) => {
+          logger.error({ err: error, endpoint: mode }, "admission handler failed");
+          if (!res.headersSent) sendStatus(res, 500, "InternalError", "stsguard failed");
+        });
+      });
+    };
+    if (declared > maxBodyBytes) {
+      // Already answered 413; what is read now is dropped, so it takes no budget.
+      readBody(null);
+      return;
+    }
+    // The API server always sends a Content-Length; a chunked body may grow to the cap.
+    const bytes = declared > 0 ? declared : maxBodyBytes;
+    const reserved = bodyBudget.tryReserve(bytes);
+    if (reserved) {
+      readBody(reserved);
+      return;
+    }
+    const gone = new AbortController();
+    const onClose = (): void => {
+      gone.abort();
+    };
+    res.on("close", onClose);
+    void bodyBudget.reserve(bytes, gone.signal).then((release) => {
+      res.off("close", onClose);
+      if (release) {
+        readBody(release);
+        return;
+      }
+      if (gone.signal.aborted) return;
+      res.setHeader("Retry-After", "1");
+      // The unread body stays on the connection: it cannot be reused.
+      res.setHeader("Connection", "close");
+      reject(
+        res,
+        mode,
+        429,
+        "TooManyRequests",
+        `stsguard is busy: request bodies in flight already fill its memory budget of ` +
+          `${bodyBudget.maxBytes} bytes and none freed room within ${bodyBudget.maxWaitMs} ms; retry`,
+        started,
+      );
     });
   };
 }

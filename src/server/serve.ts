@@ -12,6 +12,13 @@ import {
 import { fixedConfig, watchConfigFile, type LiveConfig } from "../config/reload.js";
 import { ConfigError } from "../errors.js";
 import { createStaticNamespaceSource, type NamespaceSource } from "../namespaces/source.js";
+import {
+  createBodyBudget,
+  defaultBodyBudgetBytes,
+  DEFAULT_BODY_BUDGET_WAIT_MS,
+  type BodyBudget,
+} from "../memory/body-budget.js";
+import { readContainerMemoryLimit } from "../memory/container-memory.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
 import type { KubeVersion, StatefulSetSummary } from "../policy/index.js";
@@ -20,6 +27,7 @@ import type { StatefulSetSource } from "../statefulsets/source.js";
 import type { KubeConfig } from "../kube/client.js";
 import { buildCurlExample, buildDemoReview, toDemoTarget } from "./demo-request.js";
 import type { ConnectionLimits } from "./limits.js";
+import { DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
 import { startServer, type RunningServer, type TlsSource } from "./server.js";
 
 /** Everything `stsguard serve` was told, flags and environment merged (src/cli/commands/serve.ts). */
@@ -48,6 +56,10 @@ export interface ServeSettings {
   readonly controller?: boolean;
   /** `--leader-election-namespace`: where the controller's Lease is. */
   readonly leaderElectionNamespace?: string | undefined;
+  /** `--body-budget`; undefined: derived from the container's memory limit. */
+  readonly bodyBudgetBytes?: number | undefined;
+  /** `--body-budget-wait`; undefined: DEFAULT_BODY_BUDGET_WAIT_MS. */
+  readonly bodyBudgetWaitMs?: number | undefined;
 }
 
 export interface ServeEnvironment {
@@ -119,12 +131,18 @@ export async function runServe(
       "policy configured",
     );
     const tls = await selectTls(settings, environment.cwd, logger);
+    const bodyBudget = createServeBodyBudget(settings, metrics);
+    logger.info(
+      { bodyBudgetBytes: bodyBudget.maxBytes, bodyBudgetWaitMs: bodyBudget.maxWaitMs },
+      "request body budget",
+    );
     running = await startServer({
       source,
       namespaces: opened.namespaces,
       config: liveConfig,
       logger,
       metrics,
+      bodyBudget,
       tls: tls.source,
       host: settings.host,
       port: settings.port,
@@ -183,6 +201,16 @@ async function startController(
     registry: metrics.registry,
     env: environment.env,
     leaseNamespace: settings.leaderElectionNamespace,
+  });
+}
+
+function createServeBodyBudget(settings: ServeSettings, metrics: WebhookMetrics): BodyBudget {
+  return createBodyBudget({
+    maxBytes:
+      settings.bodyBudgetBytes ??
+      defaultBodyBudgetBytes(readContainerMemoryLimit(), DEFAULT_MAX_BODY_BYTES),
+    maxWaitMs: settings.bodyBudgetWaitMs ?? DEFAULT_BODY_BUDGET_WAIT_MS,
+    metrics: metrics.bodyBudget,
   });
 }
 

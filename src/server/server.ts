@@ -8,6 +8,7 @@ import type { NamespaceSource } from "../namespaces/source.js";
 import { ConfigError } from "../errors.js";
 import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
 import type { StatefulSetSource } from "../statefulsets/source.js";
+import { createDefaultBodyBudget, type BodyBudget } from "../memory/body-budget.js";
 import { createAdmissionHandler, DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
 import { createHealthApp } from "./health-app.js";
 import {
@@ -31,6 +32,11 @@ export interface WebhookServerDeps {
   readonly logger: Logger;
   /** Default 3 MiB; a larger body gets 413. */
   readonly maxBodyBytes?: number;
+  /**
+   * Bytes of request bodies in flight; default: derived from the container's memory limit,
+   * waiting up to DEFAULT_BODY_BUDGET_WAIT_MS (see src/memory/body-budget.ts).
+   */
+  readonly bodyBudget?: BodyBudget;
   /** Made with createMetrics when absent; pass one to share it with the source. */
   readonly metrics?: WebhookMetrics;
   /** Timeouts and the connection cap; each missing one takes its DEFAULT_CONNECTION_LIMITS value. */
@@ -100,13 +106,15 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
       return deps.namespaces?.isReady() === false ? "the namespace cache has not synced yet" : null;
     },
   });
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const handleAdmission = createAdmissionHandler({
     source,
     ...(deps.namespaces ? { namespaces: deps.namespaces } : {}),
     config,
     logger,
     metrics,
-    maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxBodyBytes,
+    bodyBudget: deps.bodyBudget ?? createDefaultBodyBudget(maxBodyBytes, metrics.bodyBudget),
     isClosing: () => closing,
   });
   const serveOther = (req: IncomingMessage, res: ServerResponse): void => {

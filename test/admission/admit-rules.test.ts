@@ -45,13 +45,13 @@ describe("admit: a denial that rests on the cache is confirmed live", () => {
       rules: [],
     },
     {
-      name: "allows a Service whose StatefulSet the cache has not seen yet, without a warning",
+      name: "warns statefulset-not-found from a fresh cache without a live read (only a warning)",
       cached: notFound,
       live: found(2),
       pod: "web-1",
       allowed: true,
-      liveReads: 1,
-      rules: [],
+      liveReads: 0,
+      rules: ["statefulset-not-found"],
     },
     {
       name: "denies when the live read agrees the ordinal is out of range",
@@ -61,15 +61,6 @@ describe("admit: a denial that rests on the cache is confirmed live", () => {
       allowed: false,
       liveReads: 1,
       rules: ["ordinal-out-of-range"],
-    },
-    {
-      name: "warns statefulset-not-found when the live read agrees it does not exist",
-      cached: notFound,
-      live: notFound,
-      pod: "web-0",
-      allowed: true,
-      liveReads: 1,
-      rules: ["statefulset-not-found"],
     },
     {
       name: "does not read live when the cache answer breaks no rule (the hot path)",
@@ -93,6 +84,33 @@ describe("admit: a denial that rests on the cache is confirmed live", () => {
       expect(result.status?.message).toMatch(/^ordinal-out-of-range: Service demo\/web-2 /);
     }
   });
+
+  it.each([
+    {
+      name: "the cache has not seen the StatefulSet yet",
+      live: found(2),
+      allowed: true,
+      rules: [],
+    },
+    {
+      name: "the live read agrees it does not exist",
+      live: notFound,
+      allowed: false,
+      rules: ["statefulset-not-found"],
+    },
+  ])(
+    "confirms statefulset-not-found live when it is an error: $name",
+    async ({ live, allowed, rules }) => {
+      const source = splitSource(notFound, live);
+      const strict = configFor("1.36", {
+        policy: { severities: { ...config.policy.severities, "statefulset-not-found": "error" } },
+      });
+      const result = await admit(serviceFor("web-1"), "validate", { source, config: strict });
+      expect(source.liveReads).toBe(1);
+      expect(result.allowed).toBe(allowed);
+      expect(result.findings.map((f) => f.rule)).toEqual(rules);
+    },
+  );
 
   it("confirms a selector-mismatch live before denying", async () => {
     const stale = { status: "found", statefulSet: { ...web, podLabels: { app: "old" } } } as const;

@@ -139,6 +139,8 @@ export class FakeApiServer {
     // Close enough for the maps tests write: lists are replaced, as in a merge patch.
     ["application/strategic-merge-patch+json", (current, body) => mergePatch(current ?? {}, body)],
   ]);
+  private readonly watchesEndAtOnce = new Set<FakeResource>();
+  private streamAnswers = false;
   private currentVersion = 1000;
   private compactedVersion = 0;
   private stallNewWatches = false;
@@ -297,6 +299,17 @@ export class FakeApiServer {
   refuseWatches(resource: FakeResource, status: number | null): void {
     if (status === null) this.watchRefusals.delete(resource);
     else this.watchRefusals.set(resource, status);
+  }
+
+  /** Objects and list pages are sent without a Content-Length, in chunks (true), or with one. */
+  streamObjectAnswers(streamed = true): void {
+    this.streamAnswers = streamed;
+  }
+
+  /** Every watch of `resource` gets a 200 that ends at once with no event, until called with false. */
+  endWatchesAtOnce(resource: FakeResource, ending = true): void {
+    if (ending) this.watchesEndAtOnce.add(resource);
+    else this.watchesEndAtOnce.delete(resource);
   }
 
   /** Open watches stop receiving anything, and new ones get headers but never an event. */
@@ -720,7 +733,7 @@ export class FakeApiServer {
       sendJson(response, 404, { ...status, details });
       return;
     }
-    sendJson(response, 200, found);
+    sendJson(response, 200, found, this.streamAnswers);
   }
 
   private sendList(
@@ -757,7 +770,8 @@ export class FakeApiServer {
     }
     const { kind } = route.type;
     const apiVersion = apiVersionOf(route.type);
-    sendJson(response, 200, { kind: `${kind}List`, apiVersion, metadata, items: page });
+    const list = { kind: `${kind}List`, apiVersion, metadata, items: page };
+    sendJson(response, 200, list, this.streamAnswers);
   }
 
   private startWatch(
@@ -769,6 +783,11 @@ export class FakeApiServer {
     const refusal = this.watchRefusals.get(resource);
     if (refusal !== undefined) {
       sendJson(response, refusal, aStatus(refusal, "InternalError", "watch refused"));
+      return;
+    }
+    if (this.watchesEndAtOnce.has(resource)) {
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.end();
       return;
     }
     const fault = this.watchFaults.get(resource)?.shift();
@@ -898,8 +917,23 @@ function writeEvent(response: http.ServerResponse, type: string, object: unknown
   if (!response.destroyed) response.write(`${JSON.stringify({ type, object })}\n`);
 }
 
-function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
+/** `streamed`: no Content-Length, the body in 16 KiB chunks, as a proxy or a large list may be. */
+function sendJson(
+  response: http.ServerResponse,
+  status: number,
+  body: unknown,
+  streamed = false,
+): void {
   const text = JSON.stringify(body);
+  if (streamed) {
+    response.writeHead(status, { "Content-Type": "application/json" });
+    const bytes = Buffer.from(text);
+    for (let offset = 0; offset < bytes.length; offset += 16 * 1024) {
+      response.write(bytes.subarray(offset, offset + 16 * 1024));
+    }
+    response.end();
+    return;
+  }
   response.writeHead(status, {
     "Content-Type": "application/json",
     "Content-Length": Buffer.byteLength(text),

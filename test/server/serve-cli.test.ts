@@ -156,6 +156,8 @@ describe("stsguard serve --help", () => {
       ["--request-timeout", "STSGUARD_REQUEST_TIMEOUT"],
       ["--keep-alive-timeout", "STSGUARD_KEEP_ALIVE_TIMEOUT"],
       ["--max-connections", "STSGUARD_MAX_CONNECTIONS"],
+      ["--body-budget", "STSGUARD_BODY_BUDGET"],
+      ["--body-budget-wait", "STSGUARD_BODY_WAIT_MS"],
     ];
     for (const [flag, env] of pairs) {
       expect(stdout).toMatch(new RegExp(`^  ${flag} <`, "m"));
@@ -235,6 +237,17 @@ describe("stsguard serve refuses to start on bad input, with exit code 2", () =>
       name: "a --max-connections that is not a count",
       args: ["--manifests", "examples", "--max-connections", "-1"],
       stderr: /--max-connections: "-1" is not a positive whole number/,
+    },
+    {
+      name: "a --body-budget that is not a byte count",
+      args: ["--manifests", "examples", "--body-budget", "32MB"],
+      stderr: /--body-budget: "32MB" is not a byte count \(e\.g\. 33554432, 32Mi, 1Gi\)/,
+    },
+    {
+      name: "a STSGUARD_BODY_WAIT_MS that is not a number",
+      args: ["--manifests", "examples"],
+      env: { STSGUARD_BODY_WAIT_MS: "2s" },
+      stderr: /STSGUARD_BODY_WAIT_MS: "2s" is not a number of milliseconds/,
     },
     {
       name: "a --kube-version that is not a version",

@@ -97,6 +97,20 @@ const SERVE_OPTIONS = [
     help: "namespace of the controller's Lease (default: POD_NAMESPACE, the pod's namespace, or default)",
   },
   {
+    key: "bodyBudget",
+    flags: "--body-budget <bytes>",
+    env: "STSGUARD_BODY_BUDGET",
+    fallback: undefined,
+    help: "memory budget for admission request bodies in flight, e.g. 32Mi; beyond it requests wait, then get 429 (default: from the container's memory limit)",
+  },
+  {
+    key: "bodyBudgetWait",
+    flags: "--body-budget-wait <ms>",
+    env: "STSGUARD_BODY_WAIT_MS",
+    fallback: "2000",
+    help: "how long a request waits for room in the body budget before its 429",
+  },
+  {
     key: "logLevel",
     flags: "--log-level <level>",
     env: "STSGUARD_LOG_LEVEL",
@@ -248,6 +262,8 @@ function resolveSettings(
   const metricsPort = read("metricsPort");
   const kubeVersion = read("kubeVersion");
   const logLevel = read("logLevel");
+  const bodyBudget = read("bodyBudget");
+  const bodyBudgetWait = read("bodyBudgetWait");
   return {
     host: text("host"),
     port: parsePort(port.value ?? "8443", port.where),
@@ -277,6 +293,8 @@ function resolveSettings(
     },
     controller,
     leaderElectionNamespace: text("leaderElectionNamespace"),
+    bodyBudgetBytes: bodyBudget.value === undefined ? undefined : parseBytes(bodyBudget),
+    bodyBudgetWaitMs: parseMilliseconds(bodyBudgetWait),
   };
 }
 
@@ -312,6 +330,31 @@ function parseSwitch({ value, where }: { value: string | undefined; where: strin
   if (value === undefined || value === "false" || value === "0") return false;
   if (value === "true" || value === "1") return true;
   throw new ConfigError(`${where}: "${value}" is not true or false`);
+}
+
+const BYTE_UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+};
+
+/** A byte count as Kubernetes quantities write it: 33554432, 32Mi, 512Ki, 1Gi. */
+function parseBytes({ value, where }: { value: string | undefined; where: string }): number {
+  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec((value ?? "").trim());
+  const bytes = match ? Number(match[1]) * (BYTE_UNITS[match[2] ?? ""] ?? 1) : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new ConfigError(`${where}: "${value}" is not a byte count (e.g. 33554432, 32Mi, 1Gi)`);
+  }
+  return bytes;
+}
+
+function parseMilliseconds({ value, where }: { value: string | undefined; where: string }): number {
+  const ms = /^\d{1,7}$/.test((value ?? "").trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(ms)) {
+    throw new ConfigError(`${where}: "${value}" is not a number of milliseconds (0-9999999)`);
+  }
+  return ms;
 }
 
 function parsePort(value: string, where: string): number {
