@@ -1,7 +1,7 @@
 /**
  * Which admissionregistration.k8s.io version serves ValidatingAdmissionPolicy and
- * MutatingAdmissionPolicy on each Kubernetes minor (../shared/kubernetes-facts.md, section 6,
- * checked against the OpenAPI of each release).
+ * MutatingAdmissionPolicy on each Kubernetes minor: the table in docs/admission-policies.md,
+ * checked against the OpenAPI of each release (test/fixtures/admission-policy-openapi).
  */
 import type { KubeVersion } from "../policy/types.js";
 
