@@ -18,6 +18,8 @@ const EXPRESSIONS: Readonly<Record<string, string>> = {
   [SLOT("prefix")]: "{{ squote $prefix }}",
   [SLOT("fixedLabels")]: "{{ $fixedLabels }}",
   [SLOT("fixedLabelMap")]: "{{ $fixedLabelMap }}",
+  [SLOT("prefixText")]: "{{ $prefix }}",
+  [SLOT("fixedLabelsText")]: "{{ $fixedLabelsText }}",
   [SLOT("externalIPs")]: "{{ $externalIPs }}",
   [SLOT("vapVersion")]: "{{ $vapVersion }}",
   [SLOT("mapVersion")]: "{{ $mapVersion }}",
@@ -35,11 +37,13 @@ const EXPRESSIONS: Readonly<Record<string, string>> = {
 
 function condition(doc: PolicyDocument): string {
   const rule = doc.presence.rule;
-  const present =
-    doc.presence.when === "on"
-      ? `(ne ${severity(rule)} "off")`
-      : `(and (eq ${severity(rule)} "error") (eq $preexisting "warn"))`;
-  return doc.api === "mutating" ? `and $mapVersion ${present}` : present;
+  const present = {
+    on: `(ne ${severity(rule)} "off")`,
+    preexisting: `(and (eq ${severity(rule)} "error") (eq $preexisting "warn"))`,
+    error: `(eq ${severity(rule)} "error")`,
+  }[doc.presence.when];
+  if (doc.api === "mutating") return `and $mapVersion ${present}`;
+  return doc.denyOnly ? `and $denyOnly ${present}` : `and (not $denyOnly) ${present}`;
 }
 
 const PREAMBLE = `{{- /*
@@ -51,10 +55,13 @@ webhook is down. Off by default (admissionPolicies.enabled).
 {{- if .Values.admissionPolicies.enabled }}
 {{- $kube := .Capabilities.KubeVersion.Version }}
 {{- $vapVersion := "" }}
+{{- /* 1.26's v1alpha1 can only deny: only error rules, static messages (docs/admission-policies.md). */ -}}
+{{- $denyOnly := false }}
 {{- if semverCompare ">=1.30-0" $kube }}{{ $vapVersion = "v1" }}
 {{- else if semverCompare ">=1.28-0" $kube }}{{ $vapVersion = "v1beta1" }}
 {{- else if semverCompare ">=1.27-0" $kube }}{{ $vapVersion = "v1alpha1" }}
-{{- else }}{{ fail (printf "admissionPolicies.enabled: Kubernetes %s has no usable ValidatingAdmissionPolicy (validationActions, matchConditions and messageExpression come with v1alpha1 in 1.27); set admissionPolicies.enabled=false" $kube) }}
+{{- else if semverCompare ">=1.26-0" $kube }}{{ $vapVersion = "v1alpha1" }}{{ $denyOnly = true }}
+{{- else }}{{ fail (printf "admissionPolicies.enabled: Kubernetes %s serves no ValidatingAdmissionPolicy (v1alpha1 from 1.26 behind its feature gate, v1 from 1.30); set admissionPolicies.enabled=false" $kube) }}
 {{- end }}
 {{- $mapVersion := "" }}
 {{- if .Values.admissionPolicies.mutating.enabled }}
@@ -77,10 +84,12 @@ ${SELF_CONTAINED_RULES.map(
 {{- /* Labels copied from a StatefulSet cannot be checked in CEL: only fixed values count. */ -}}
 {{- $pairs := list }}
 {{- $entries := list }}
+{{- $fixedLabelsText := "" }}
 {{- range ($labels.extra | default list) }}
 {{- if hasKey . "value" }}
 {{- $pairs = append $pairs (printf "[%s, %s]" (squote .key) (squote .value)) }}
 {{- $entries = append $entries (printf "%s: %s" (squote .key) (squote .value)) }}
+{{- $fixedLabelsText = printf "%s, %s=%s" $fixedLabelsText .key .value }}
 {{- end }}
 {{- end }}
 {{- $fixedLabels := printf "[%s]" (join ", " $pairs) }}
@@ -95,6 +104,7 @@ export function renderChartTemplate(): string {
       fixedLabelMap: SLOT("fixedLabelMap"),
       externalIPsAccessible: SLOT("externalIPs"),
     },
+    messageText: { labelPrefix: SLOT("prefixText"), fixedLabels: SLOT("fixedLabelsText") },
     preexistingOnlyWarns: (rule) => SLOT(`preexisting_${rule}`),
     action: (rule) => SLOT(`action_${rule}`),
     validatingApiVersion: SLOT("vapVersion"),

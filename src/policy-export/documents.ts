@@ -4,6 +4,7 @@
  * the settings with values and keeps the documents whose condition holds; the chart generator
  * fills them with Helm expressions and wraps each document in the same condition.
  */
+import { POD_NAME_LABEL } from "../policy/types.js";
 import {
   PREEXISTING_SUFFIX,
   SELF_CONTAINED_RULES,
@@ -20,8 +21,11 @@ import {
 /** When a document is part of the output. */
 export interface Presence {
   readonly rule: SelfContainedRule;
-  /** `on`: the rule's severity is not off; `preexisting`: it is error and `preexistingViolations` is warn. */
-  readonly when: "on" | "preexisting";
+  /**
+   * `on`: the rule's severity is not off; `preexisting`: it is error and `preexistingViolations`
+   * is warn; `error`: it is error (1.26, which can only deny).
+   */
+  readonly when: "on" | "preexisting" | "error";
 }
 
 export type PolicyApi = "validating" | "mutating";
@@ -29,6 +33,8 @@ export type PolicyApi = "validating" | "mutating";
 export interface PolicyDocument {
   readonly api: PolicyApi;
   readonly presence: Presence;
+  /** For Kubernetes 1.26's first v1alpha1 only; the others are for 1.27 and later. */
+  readonly denyOnly: boolean;
   readonly object: Readonly<Record<string, unknown>>;
 }
 
@@ -39,6 +45,8 @@ export interface DocumentSettings {
   readonly preexistingOnlyWarns: (rule: SelfContainedRule) => string;
   /** The binding action of a rule's policy: `Deny` for error, `Warn` for warning. */
   readonly action: (rule: SelfContainedRule) => string;
+  /** Plain text for 1.26's static messages: the label prefix, and `, key=value` per fixed label. */
+  readonly messageText: { readonly labelPrefix: string; readonly fixedLabels: string };
   /** e.g. `v1`. */
   readonly validatingApiVersion: string;
   readonly mutatingApiVersion: string;
@@ -74,7 +82,35 @@ const STATIC_MESSAGES: Readonly<Record<SelfContainedRule, string>> = {
   "missing-labels": "missing-labels: the Service lacks required stsguard labels",
 };
 
-/** Every document, in output order. */
+/**
+ * 1.26's messages: static, so they name no Service and no value, but otherwise say what the
+ * webhook says (src/policy/service-rules.ts), rule id first. Only 1.26 is exported there, where
+ * ClusterIP with externalIPs is not externally accessible.
+ */
+function denyOnlyMessage(rule: SelfContainedRule, text: DocumentSettings["messageText"]): string {
+  switch (rule) {
+    case "malformed-pod-name":
+      return (
+        `malformed-pod-name: this Service selects a pod that is not "<statefulset>-<ordinal>" ` +
+        `with a plain decimal ordinal, so it matches no StatefulSet pod; fix the ` +
+        `${POD_NAME_LABEL} selector`
+      );
+    case "external-traffic-policy":
+      return (
+        "external-traffic-policy: this Service is LoadBalancer or NodePort without " +
+        "externalTrafficPolicy Local; a per-pod Service needs Local so only the pod's node " +
+        "answers and the client IP is kept; set spec.externalTrafficPolicy: Local"
+      );
+    case "missing-labels":
+      return (
+        `missing-labels: this Service lacks a required label or has it with another value ` +
+        `(required: ${text.labelPrefix}/statefulset=<statefulset> and ${text.labelPrefix}/ordinal=<ordinal> ` +
+        `from a well-formed ${POD_NAME_LABEL} selector${text.fixedLabels}); add them to metadata.labels`
+      );
+  }
+}
+
+/** Every document, in output order: those for 1.27 and later, then those for 1.26. */
 export function buildPolicyDocuments(settings: DocumentSettings): PolicyDocument[] {
   const documents: PolicyDocument[] = [];
   for (const rule of SELF_CONTAINED_RULES) {
@@ -85,7 +121,59 @@ export function buildPolicyDocuments(settings: DocumentSettings): PolicyDocument
     ...mutatingPair("external-traffic-policy", [localPolicyMutation(settings.cel)], settings),
     ...mutatingPair("missing-labels", labelMutations(settings.cel), settings),
   );
+  for (const rule of SELF_CONTAINED_RULES) documents.push(...denyOnlyPair(rule, settings));
   return documents;
+}
+
+/**
+ * 1.26: a failed validation always denies and every Service is matched, so only errors are
+ * exported, the per-pod condition is part of the expression, and an UPDATE of an object that
+ * already broke the rule passes (where the engine only warns, unless `preexistingViolations:
+ * enforce`). The verdict is the engine's "denied or not"; its warnings have no counterpart.
+ */
+function denyOnlyPair(rule: SelfContainedRule, settings: DocumentSettings): PolicyDocument[] {
+  const name = `${settings.namePrefix}-${rule}`;
+  const now = violates(rule, "object", settings.cel);
+  const before = violatedBefore(rule, settings.cel);
+  const apiVersion = `${GROUP}/${settings.validatingApiVersion}`;
+  const presence = { rule, when: "error" } as const;
+  const expression =
+    `!(${isPerPod("object")})` +
+    ` || !(${now} && !(${settings.preexistingOnlyWarns(rule)} && ${before}))`;
+  return [
+    {
+      api: "validating",
+      presence,
+      denyOnly: true,
+      object: {
+        apiVersion,
+        kind: "ValidatingAdmissionPolicy",
+        metadata: metadata(name, settings),
+        spec: {
+          failurePolicy: "Fail",
+          matchConstraints: MATCH_CONSTRAINTS,
+          validations: [
+            {
+              expression,
+              message: denyOnlyMessage(rule, settings.messageText),
+              reason: "Forbidden",
+            },
+          ],
+        },
+      },
+    },
+    {
+      api: "validating",
+      presence,
+      denyOnly: true,
+      object: {
+        apiVersion,
+        kind: "ValidatingAdmissionPolicyBinding",
+        metadata: metadata(name, settings),
+        spec: { policyName: name, ...matchResources(settings) },
+      },
+    },
+  ];
 }
 
 function metadata(name: string, settings: DocumentSettings): Record<string, unknown> {
@@ -116,6 +204,7 @@ function validatingPair(
     {
       api: "validating",
       presence,
+      denyOnly: false,
       object: {
         apiVersion,
         kind: "ValidatingAdmissionPolicy",
@@ -137,6 +226,7 @@ function validatingPair(
     {
       api: "validating",
       presence,
+      denyOnly: false,
       object: {
         apiVersion,
         kind: "ValidatingAdmissionPolicyBinding",
@@ -163,6 +253,7 @@ function mutatingPair(
     {
       api: "mutating",
       presence,
+      denyOnly: false,
       object: {
         apiVersion,
         kind: "MutatingAdmissionPolicy",
@@ -184,6 +275,7 @@ function mutatingPair(
     {
       api: "mutating",
       presence,
+      denyOnly: false,
       object: {
         apiVersion,
         kind: "MutatingAdmissionPolicyBinding",

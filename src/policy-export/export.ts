@@ -4,11 +4,12 @@ import { supportsExternalIPsPolicy } from "../policy/objects.js";
 import type { KubeVersion, PolicyConfig } from "../policy/types.js";
 import {
   OLDEST_VALIDATING,
+  isDenyOnlyValidating,
   isOnByDefault,
   mutatingApiVersion,
   validatingApiVersion,
 } from "./api-versions.js";
-import { celString, type CelSettings } from "./cel.js";
+import { SELF_CONTAINED_RULES, celString, type CelSettings } from "./cel.js";
 import { buildPolicyDocuments, type PolicyApi, type Presence } from "./documents.js";
 
 /** The requested Kubernetes version serves none of the requested policy kinds. */
@@ -51,9 +52,14 @@ export function celSettingsFor(policy: PolicyConfig): CelSettings {
 
 export function isPresent(presence: Presence, policy: PolicyConfig): boolean {
   const severity = policy.severities[presence.rule];
-  return presence.when === "on"
-    ? severity !== "off"
-    : severity === "error" && policy.preexistingViolations === "warn";
+  switch (presence.when) {
+    case "on":
+      return severity !== "off";
+    case "preexisting":
+      return severity === "error" && policy.preexistingViolations === "warn";
+    case "error":
+      return severity === "error";
+  }
 }
 
 const describe = (v: KubeVersion): string => `${v.major}.${v.minor}`;
@@ -72,10 +78,9 @@ export function exportAdmissionPolicies(
   const notes: string[] = [];
   if (wantValidating && !validating) {
     throw new PolicyExportError(
-      `Kubernetes ${describe(version)} has no usable ValidatingAdmissionPolicy: it needs ` +
-        `validationActions, matchConditions and messageExpression, which ` +
-        `admissionregistration.k8s.io/v1alpha1 has from ${describe(OLDEST_VALIDATING)} ` +
-        `(v1beta1 from 1.28, v1 from 1.30); use the webhook on this cluster`,
+      `Kubernetes ${describe(version)} serves no ValidatingAdmissionPolicy ` +
+        `(admissionregistration.k8s.io v1alpha1 from ${describe(OLDEST_VALIDATING)}, ` +
+        `v1beta1 from 1.28, v1 from 1.30); use the webhook on this cluster`,
     );
   }
   if (wantMutating && !mutating) {
@@ -97,6 +102,8 @@ export function exportAdmissionPolicies(
       );
     }
   }
+  const denyOnly = isDenyOnlyValidating(version);
+  if (denyOnly && wantValidating) notes.push(...denyOnlyNotes(config));
   const skipped = policy.extraLabels.filter((extra) => !("value" in extra));
   if (skipped.length > 0 && policy.severities["missing-labels"] !== "off") {
     notes.push(
@@ -106,6 +113,12 @@ export function exportAdmissionPolicies(
   }
   const documents = buildPolicyDocuments({
     cel: celSettingsFor(config),
+    messageText: {
+      labelPrefix: config.labelPrefix,
+      fixedLabels: fixedLabels(config)
+        .map(([key, value]) => `, ${key}=${value}`)
+        .join(""),
+    },
     preexistingOnlyWarns: (rule) => String(isPresent({ rule, when: "preexisting" }, config)),
     action: (rule) => (config.severities[rule] === "error" ? "Deny" : "Warn"),
     validatingApiVersion: validating ?? "v1",
@@ -115,7 +128,36 @@ export function exportAdmissionPolicies(
   });
   const objects = documents
     .filter((doc) => (doc.api === "validating" ? wantValidating : wantMutating && mutating))
+    .filter((doc) => doc.denyOnly === denyOnly)
     .filter((doc) => isPresent(doc.presence, config))
     .map((doc) => doc.object);
   return { objects, notes };
+}
+
+/** What 1.26's v1alpha1 (no validationActions, matchConditions or messageExpression) loses. */
+function denyOnlyNotes(policy: PolicyConfig): string[] {
+  const version = describe(policy.kubeVersion);
+  const notes: string[] = [];
+  const warnings = SELF_CONTAINED_RULES.filter((rule) => policy.severities[rule] === "warning");
+  if (warnings.length > 0) {
+    notes.push(
+      `left out ${warnings.join(", ")} (severity warning): Kubernetes ${version}'s ` +
+        `ValidatingAdmissionPolicy v1alpha1 has no validationActions, so it can only deny, ` +
+        `never warn; only the webhook warns about them`,
+    );
+  }
+  const errors = SELF_CONTAINED_RULES.filter((rule) => policy.severities[rule] === "error");
+  if (errors.length > 0 && policy.preexistingViolations === "warn") {
+    notes.push(
+      `on Kubernetes ${version}, an UPDATE of a Service that already broke ${errors.join(", ")} ` +
+        `is allowed without the webhook's warning (preexistingViolations: warn)`,
+    );
+  }
+  if (errors.length > 0) {
+    notes.push(
+      `on Kubernetes ${version} the messages are static (no messageExpression): they name ` +
+        `the rule but not the Service or its values`,
+    );
+  }
+  return notes;
 }

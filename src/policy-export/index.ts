@@ -6,6 +6,7 @@
 export {
   mutatingApiVersion,
   validatingApiVersion,
+  isDenyOnlyValidating,
   isOnByDefault,
   type AdmissionApiVersion,
 } from "./api-versions.js";

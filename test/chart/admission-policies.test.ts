@@ -81,12 +81,19 @@ const CONFIGURED: Values = {
   },
 };
 
-const CASES = ["1.27.3", "1.28.0", "1.29.4", "1.30.1", "1.32.0", "1.34.2", "1.36.0"].flatMap(
-  (kubeVersion) => [
-    { kubeVersion, name: "defaults", values: {} },
-    { kubeVersion, name: "a configured policy", values: CONFIGURED },
-  ],
-);
+const CASES = [
+  "1.26.5",
+  "1.27.3",
+  "1.28.0",
+  "1.29.4",
+  "1.30.1",
+  "1.32.0",
+  "1.34.2",
+  "1.36.0",
+].flatMap((kubeVersion) => [
+  { kubeVersion, name: "defaults", values: {} },
+  { kubeVersion, name: "a configured policy", values: CONFIGURED },
+]);
 
 describe("charts/stsguard/templates/admission-policies.yaml", () => {
   it("is what scripts/export-chart-policies.mjs generates from src/policy-export", () => {
@@ -121,7 +128,8 @@ describe("charts/stsguard/templates/admission-policies.yaml", () => {
         kubeVersion: parseKubeVersion(kubeVersion),
       });
       const chart = policies(objects);
-      expect(chart.length).toBeGreaterThanOrEqual(4);
+      // 1.26 installs only the error rules: missing-labels alone in the configured case.
+      expect(chart.length).toBeGreaterThanOrEqual(kubeVersion.startsWith("1.26.") ? 2 : 4);
       // helm orders documents by kind; the CLI by rule.
       const byKindAndName = (a: Record<string, unknown>, b: Record<string, unknown>): number =>
         JSON.stringify([a["kind"], a["metadata"]]).localeCompare(
@@ -176,14 +184,32 @@ describe("charts/stsguard/templates/admission-policies.yaml", () => {
     ).toEqual(["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]);
   });
 
-  it("fails with a clear message on Kubernetes without a usable ValidatingAdmissionPolicy", () => {
+  it("on 1.26 installs v1alpha1 policies that can only deny: no warnings, static messages", () => {
+    const chart = policies(render("1.26.5", { admissionPolicies: { enabled: true } }).objects);
+    expect(chart.map((o) => `${o.apiVersion} ${o.kind}`)).toEqual(
+      Array(6)
+        .fill(0)
+        .map((_, i) =>
+          i < 3
+            ? "admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicy"
+            : "admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicyBinding",
+        ),
+    );
+    const text = JSON.stringify(chart);
+    expect(text).not.toMatch(/validationActions|matchConditions|messageExpression/);
+    expect(text).toContain(
+      "missing-labels: this Service lacks a required label or has it with another value (required: stsguard.io/statefulset=<statefulset>",
+    );
+  });
+
+  it("fails with a clear message on Kubernetes without ValidatingAdmissionPolicy", () => {
     const result = tryRenderChart({
       values: { admissionPolicies: { enabled: true } },
-      extraArgs: ["--kube-version", "1.26.5"],
+      extraArgs: ["--kube-version", "1.25.9"],
     });
     expect(result.ok).toBe(false);
     expect(result.ok ? "" : result.error).toContain(
-      "admissionPolicies.enabled: Kubernetes v1.26.5 has no usable ValidatingAdmissionPolicy",
+      "admissionPolicies.enabled: Kubernetes v1.25.9 serves no ValidatingAdmissionPolicy (v1alpha1 from 1.26 behind its feature gate, v1 from 1.30); set admissionPolicies.enabled=false",
     );
   });
 });

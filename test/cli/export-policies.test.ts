@@ -72,6 +72,8 @@ describe("stsguard export-policies (built CLI)", () => {
       v128: ["export-policies", "--kube-version", "1.28"],
       v127: ["export-policies", "--kube-version", "1.27"],
       v126: ["export-policies", "--kube-version", "1.26"],
+      v126config: ["export-policies", "--config", "stsguard.yaml", "--kube-version", "1.26"],
+      v125: ["export-policies", "--kube-version", "1.25"],
       json: ["export-policies", "--kube-version", "1.33", "-o", "json"],
       onlyMutating: ["export-policies", "--kube-version", "1.36", "--only", "mutating"],
       onlyMutatingOld: ["export-policies", "--kube-version", "1.31", "--only", "mutating"],
@@ -148,11 +150,59 @@ describe("stsguard export-policies (built CLI)", () => {
     ]);
   });
 
-  it("refuses versions without a usable ValidatingAdmissionPolicy, and --only mutating without MAP", () => {
-    expect(run("v126").code).toBe(2);
-    expect(run("v126").stdout).toBe("");
+  it("on 1.26 prints v1alpha1 policies that only deny, and says what 1.26 cannot express", () => {
+    expect(run("v126").code).toBe(0);
+    const objects = parseYamlOutput(run("v126"));
+    expect(kinds(objects)).toEqual(
+      ["malformed-pod-name", "external-traffic-policy", "missing-labels"].flatMap((rule) => [
+        `admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicy stsguard-${rule}`,
+        `admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicyBinding stsguard-${rule}`,
+      ]),
+    );
+    expect(objects.filter((o) => o.kind.endsWith("Binding")).map((o) => o.spec)).toEqual(
+      ["malformed-pod-name", "external-traffic-policy", "missing-labels"].map((rule) => ({
+        policyName: `stsguard-${rule}`,
+      })),
+    );
+    const validations = objects.flatMap(
+      (o) => (o.spec["validations"] ?? []) as Record<string, string>[],
+    );
+    expect(validations.map((v) => Object.keys(v).sort())).toEqual(
+      Array(3).fill(["expression", "message", "reason"]),
+    );
+    expect(validations.map((v) => v["message"]?.split(":")[0])).toEqual([
+      "malformed-pod-name",
+      "external-traffic-policy",
+      "missing-labels",
+    ]);
     expect(run("v126").stderr).toContain(
-      "stsguard: Kubernetes 1.26 has no usable ValidatingAdmissionPolicy",
+      "stsguard: note: on Kubernetes 1.26, ValidatingAdmissionPolicy v1alpha1 needs the feature gate ValidatingAdmissionPolicy and --runtime-config=admissionregistration.k8s.io/v1alpha1=true",
+    );
+    expect(run("v126").stderr).toContain(
+      "stsguard: note: on Kubernetes 1.26, an UPDATE of a Service that already broke malformed-pod-name, external-traffic-policy, missing-labels is allowed without the webhook's warning",
+    );
+    expect(run("v126").stderr).toContain("on Kubernetes 1.26 the messages are static");
+
+    expect(run("v126config").code).toBe(0);
+    expect(kinds(parseYamlOutput(run("v126config")))).toEqual([
+      "admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicy stsguard-missing-labels",
+      "admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicyBinding stsguard-missing-labels",
+    ]);
+    expect(run("v126config").stdout).toContain(
+      "(required: acme.example/statefulset=<statefulset> and acme.example/ordinal=<ordinal> from a well-formed statefulset.kubernetes.io/pod-name selector, example.com/owner=platform); add them to metadata.labels",
+    );
+    expect(run("v126config").stderr).toContain(
+      "stsguard: note: left out malformed-pod-name (severity warning): Kubernetes 1.26's ValidatingAdmissionPolicy v1alpha1 has no validationActions, so it can only deny, never warn; only the webhook warns about them\n",
+    );
+    // preexistingViolations: enforce, so an UPDATE is judged like a CREATE: nothing to say.
+    expect(run("v126config").stderr).not.toContain("UPDATE");
+  });
+
+  it("refuses versions without ValidatingAdmissionPolicy, and --only mutating without MAP", () => {
+    expect(run("v125").code).toBe(2);
+    expect(run("v125").stdout).toBe("");
+    expect(run("v125").stderr).toBe(
+      "stsguard: Kubernetes 1.25 serves no ValidatingAdmissionPolicy (admissionregistration.k8s.io v1alpha1 from 1.26, v1beta1 from 1.28, v1 from 1.30); use the webhook on this cluster\n",
     );
     expect(run("onlyMutatingOld").code).toBe(2);
     expect(run("onlyMutatingOld").stdout).toBe("");

@@ -3,7 +3,10 @@
  * does, with a CEL evaluator from npm (@marcbachmann/cel-js):
  * - the object is first decoded as the API server decodes a core/v1 Service (`asDecoded`);
  * - a policy applies when its resource rule and every matchCondition match;
- * - a validation fails when its expression is false; its messageExpression is the message;
+ * - a validation fails when its expression is false; its messageExpression is the message, else
+ *   its static message;
+ * - a binding without validationActions denies (Kubernetes 1.26's v1alpha1 has none; the
+ *   OpenAPI schema tests show later versions always carry them);
  * - an ApplyConfiguration mutation is merged into the object (maps merge, scalars replace).
  *
  * cel-js has no typed object construction (`Object{...}`), which Kubernetes gives mutation
@@ -109,15 +112,17 @@ export function validate(objects: readonly PolicyObject[], request: Request): Ve
     if (!matches(policy, request)) continue;
     const binding = bindings.find((b) => b.spec["policyName"] === policy.metadata.name);
     if (!binding) throw new Error(`no binding for ${policy.metadata.name}`);
-    const actions = binding.spec["validationActions"] as string[];
+    const actions = (binding.spec["validationActions"] as string[] | undefined) ?? ["Deny"];
     for (const v of policy.spec["validations"] as {
       expression: string;
-      messageExpression: string;
+      messageExpression?: string;
+      message?: string;
     }[]) {
       const ok = run(v.expression, request);
       if (typeof ok !== "boolean") throw new Error(`${policy.metadata.name}: not a bool`);
       if (ok) continue;
-      const text = fromCel(run(v.messageExpression, request));
+      const text =
+        v.messageExpression === undefined ? v.message : fromCel(run(v.messageExpression, request));
       if (typeof text !== "string")
         throw new Error(`${policy.metadata.name}: message not a string`);
       if (actions.includes("Deny")) denied.push(text);

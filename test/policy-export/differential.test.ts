@@ -4,6 +4,9 @@
  * engine's edge cases and on thousands of generated Services, configurations, versions and
  * operations. The lookup is `unavailable`, so only the three self-contained rules can fire, and
  * labels copied from a StatefulSet are never required: exactly what CEL can know.
+ *
+ * Kubernetes 1.26's v1alpha1 can only deny, with static messages: there the CEL must deny exactly
+ * when the engine finds an error, with a message for the same rule, and warnings are absent.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -15,7 +18,7 @@ import {
   type PolicyConfig,
   type Severity,
 } from "../../src/policy/index.js";
-import { exportAdmissionPolicies } from "../../src/policy-export/index.js";
+import { exportAdmissionPolicies, isDenyOnlyValidating } from "../../src/policy-export/index.js";
 import { aService, stsguardLabels } from "../helpers/objects.js";
 import { policyWith, unavailable, type PolicyOverrides } from "../policy/engine-inputs.js";
 import { mutate, validate, type Json, type Request } from "./admission-policy-runtime.js";
@@ -82,7 +85,13 @@ function compareBoth(row: Case): { denied: readonly string[]; warnings: readonly
   const { objects } = exportAdmissionPolicies(config, { kubeVersion });
   const cel = validate(objects as never, request);
   const actual = { denied: [...cel.denied].sort(), warnings: [...cel.warnings].sort() };
-  if (selectorValueIsValid(object)) {
+  if (isDenyOnlyValidating(kubeVersion)) {
+    // Static messages: the same rules deny, each message starts with its rule id.
+    expect({ denied: actual.denied.map(ruleOf), warnings: actual.warnings }).toEqual({
+      denied: expected.denied.map(ruleOf),
+      warnings: [],
+    });
+  } else if (selectorValueIsValid(object)) {
     expect(actual).toEqual(expected);
   } else {
     expect({
@@ -288,8 +297,19 @@ const rows: (Case & { name: string })[] = [
   },
 ];
 
+/** The same table on 1.26, where only errors deny and nothing warns. */
+const rows126 = rows.map((row) => ({
+  ...row,
+  name: `${row.name}, on 1.26`,
+  config: { ...row.config, kubeVersion: "1.26" },
+}));
+
 describe("the exported CEL and the engine agree", () => {
   it.each(rows)("$name", (row) => {
+    compareBoth(row);
+  });
+
+  it.each(rows126)("$name", (row) => {
     compareBoth(row);
   });
 
@@ -297,6 +317,43 @@ describe("the exported CEL and the engine agree", () => {
     const row = { service: aService({ externalIPs: IPS }), config: { kubeVersion: "1.29" } };
     expect(() => compareBoth(row)).not.toThrow();
     expect(() => compareBoth({ ...row, exportFor: "1.28" })).toThrow(/to deeply equal/);
+  });
+
+  it("notices a disagreement on 1.26: CEL that denied a preexisting violation on UPDATE", () => {
+    const row = {
+      service: aService({ type: "LoadBalancer", externalTrafficPolicy: "Cluster" }),
+      oldService: aService({ type: "LoadBalancer", externalTrafficPolicy: "Cluster" }),
+      operation: "UPDATE" as const,
+      config: { kubeVersion: "1.26" },
+    };
+    // The engine only warns; the 1.26 CEL allows. With enforce, both deny.
+    expect(compareBoth(row)?.denied).toEqual([]);
+    expect(
+      compareBoth({ ...row, config: { ...row.config, preexistingViolations: "enforce" } }),
+    ).toMatchObject({ denied: [expect.stringMatching(/^external-traffic-policy: /)] });
+  });
+
+  it("notices a disagreement: CEL exported for 1.26 does not deny what the engine denies on 1.29", () => {
+    const row = { service: aService({ externalIPs: IPS }), config: { kubeVersion: "1.29" } };
+    expect(compareBoth(row)?.denied).toEqual([expect.stringMatching(/^external-traffic-policy: /)]);
+    expect(() => compareBoth({ ...row, exportFor: "1.26" })).toThrow(/to deeply equal/);
+  });
+
+  it("on 1.26 exports only the error rules, and the table reaches deny and allow there", () => {
+    const { objects } = exportAdmissionPolicies(
+      policyWith({
+        kubeVersion: "1.26",
+        severities: { "malformed-pod-name": "warning", "external-traffic-policy": "off" },
+      }),
+      { kubeVersion: parseKubeVersion("1.26") },
+    );
+    expect(objects.map((o) => (o["metadata"] as { name: string }).name)).toEqual([
+      "stsguard-missing-labels",
+      "stsguard-missing-labels",
+    ]);
+    const results = rows126.map(compareBoth);
+    expect(results.some((r) => r && r.denied.length > 0)).toBe(true);
+    expect(results.some((r) => r && r.denied.length === 0)).toBe(true);
   });
 
   it("the table reaches every verdict: deny, warn, allow and rejected bodies", () => {
@@ -429,7 +486,17 @@ const configArb: fc.Arbitrary<PolicyOverrides> = fc.record({
     "external-traffic-policy": severityArb,
     "missing-labels": severityArb,
   }),
-  kubeVersion: fc.constantFrom("1.27", "1.28", "1.29", "1.30", "1.32", "1.34", "1.36", "2.0"),
+  kubeVersion: fc.constantFrom(
+    "1.26",
+    "1.27",
+    "1.28",
+    "1.29",
+    "1.30",
+    "1.32",
+    "1.34",
+    "1.36",
+    "2.0",
+  ),
   labelPrefix: fc.constantFrom("stsguard.io", "acme.example"),
   extraLabels: extraArb,
   preexistingViolations: fc.constantFrom("warn", "enforce"),
@@ -457,9 +524,9 @@ describe("on generated Services", () => {
     expect(compared).toBeGreaterThan(2000);
   });
 
-  it("rejects 1.26 and below, which serve no usable ValidatingAdmissionPolicy", () => {
+  it("rejects 1.25 and below, which serve no ValidatingAdmissionPolicy", () => {
     expect(() =>
-      exportAdmissionPolicies(policyWith(), { kubeVersion: parseKubeVersion("1.26") }),
-    ).toThrow(/Kubernetes 1.26 has no usable ValidatingAdmissionPolicy/);
+      exportAdmissionPolicies(policyWith(), { kubeVersion: parseKubeVersion("1.25") }),
+    ).toThrow(/Kubernetes 1.25 serves no ValidatingAdmissionPolicy/);
   });
 });
