@@ -1,7 +1,9 @@
 import type { InputProblem, ManifestDocument, SourcePosition } from "../manifests/read.js";
 import {
+  evaluateGoverningService,
   evaluateService,
   evaluateStatefulSetChange,
+  needsGoverningService,
   parsePodTarget,
   readPodNameSelector,
   summarizeStatefulSet,
@@ -9,6 +11,7 @@ import {
   type FindingSeverity,
   type PolicyConfig,
   type RuleId,
+  type ServiceLookup,
   type StatefulSetLookup,
 } from "../policy/index.js";
 import { readMap } from "../policy/raw-object.js";
@@ -82,7 +85,7 @@ export async function checkManifests(
     } else if (doc.kind === "StatefulSet") {
       const result = await checkStatefulSet(doc, options);
       if (result.checked) checked.push(result.checked);
-      if (result.problem) problems.push(result.problem);
+      problems.push(...result.problems);
     }
   }
   const findings = checked.flatMap((c) => c.findings);
@@ -165,23 +168,34 @@ const SELECTOR_PATH = ["spec", "selector", "statefulset.kubernetes.io/pod-name"]
 async function checkStatefulSet(
   doc: ManifestDocument,
   options: CheckOptions,
-): Promise<{ checked?: CheckedObject; problem?: InputProblem }> {
+): Promise<{ checked?: CheckedObject; problems: InputProblem[] }> {
   const sts = summarizeStatefulSet(doc.object, options.defaultNamespace);
-  if (!sts) return {};
+  if (!sts) return { problems: [] };
+  const problems: InputProblem[] = [];
+  const problem = (severity: "error" | "warning", message: string): InputProblem => ({
+    file: doc.file,
+    ...doc.locate(["metadata", "name"], "value"),
+    severity,
+    message: `StatefulSet ${sts.namespace}/${sts.name}: ${message}`,
+  });
+  const findings: Finding[] = [];
   try {
     const services = await options.resolver.perPodServices(sts.namespace, sts.name);
-    const findings = evaluateStatefulSetChange(sts, services, options.config);
-    return findings.length > 0 ? { checked: toCheckedObject(doc, findings) } : {};
+    findings.push(...evaluateStatefulSetChange(sts, services, options.config));
   } catch (error: unknown) {
-    return {
-      problem: {
-        file: doc.file,
-        ...doc.locate(["metadata", "name"], "value"),
-        severity: "error",
-        message: `StatefulSet ${sts.namespace}/${sts.name}: ${(error as Error).message}`,
-      },
-    };
+    problems.push(problem("error", (error as Error).message));
   }
+  const governing: ServiceLookup = needsGoverningService(sts, options.config)
+    ? await options.resolver.lookupService(sts.namespace, sts.serviceName)
+    : { status: "not-found" };
+  if (governing.status === "unresolved") {
+    // Not a finding: the Service may well exist where the inputs do not show it.
+    problems.push(problem("warning", `governing-service not checked: ${governing.reason}`));
+  } else if (governing.status === "unavailable") {
+    problems.push(problem("error", governing.reason));
+  }
+  findings.push(...evaluateGoverningService(sts, governing, options.config));
+  return findings.length > 0 ? { checked: toCheckedObject(doc, findings), problems } : { problems };
 }
 
 function toCheckedObject(doc: ManifestDocument, findings: readonly Finding[]): CheckedObject {

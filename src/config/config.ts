@@ -32,6 +32,7 @@ export const DEFAULT_SEVERITIES: Readonly<Record<RuleId, Severity>> = Object.fre
   "missing-labels": "error",
   "selector-mismatch": "error",
   "orphaned-service": "warning",
+  "governing-service": "warning",
 });
 
 export const defaultConfig: StsguardConfig = deepFreeze({

@@ -3,8 +3,10 @@ import { ConfigError } from "../errors.js";
 import { readManifests, type InputProblem } from "../manifests/read.js";
 import {
   summarizePerPodService,
+  summarizeService,
   summarizeStatefulSet,
   type PerPodServiceSummary,
+  type ServiceSummary,
   type StatefulSetSummary,
 } from "../policy/index.js";
 import { createStaticSource, type StatefulSetSource } from "./source.js";
@@ -45,7 +47,10 @@ export async function createManifestSource(
   }
   const statefulSets: StatefulSetSummary[] = [];
   const services: PerPodServiceSummary[] = [];
+  const allServices: ServiceSummary[] = [];
   for (const { object } of documents) {
+    const anyService = summarizeService(object, defaultNamespace);
+    if (anyService) allServices.push(anyService);
     const sts = summarizeStatefulSet(object, defaultNamespace);
     if (sts) statefulSets.push(sts);
     const service = summarizePerPodService(object, defaultNamespace);
@@ -66,7 +71,7 @@ export async function createManifestSource(
       "no StatefulSet in the manifests: every per-pod Service will get statefulset-not-found",
     );
   }
-  return { ...createStaticSource(statefulSets, services), statefulSets };
+  return { ...createStaticSource(statefulSets, services, allServices), statefulSets };
 }
 
 function formatProblem(problem: InputProblem): string {

@@ -89,6 +89,7 @@ describe("parseConfig", () => {
           "missing-labels": "error",
           "selector-mismatch": "error",
           "orphaned-service": "warning",
+          "governing-service": "warning",
         },
         labelPrefix: "stsguard.io",
         extraLabels: [],

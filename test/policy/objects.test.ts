@@ -79,6 +79,7 @@ describe("summarizeStatefulSet", () => {
     start: 0,
     podLabels: { app: "web" },
     labels: {},
+    serviceName: "web",
     ...over,
   });
   const rows: readonly {
@@ -186,6 +187,7 @@ describe("summarizeStatefulSet", () => {
       start: 5,
       podLabels: { app: "db" },
       labels: {},
+      serviceName: "db",
     });
   });
 
