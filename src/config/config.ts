@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../errors.js";
-import { isJsonMap, type JsonMap } from "../policy/raw-object.js";
+import { isJsonMap } from "../policy/raw-object.js";
 import {
   RULE_IDS,
   type ExtraLabel,
@@ -10,6 +10,17 @@ import {
   type RuleId,
   type Severity,
 } from "../policy/types.js";
+import { DEFAULT_GUARDRAILS, type GuardrailsConfig } from "../guardrails/types.js";
+import {
+  LABEL_PREFIX,
+  isLabelKey,
+  isLabelValue,
+  oneOf,
+  optionalMap,
+  optionalString,
+  rejectUnknownKeys,
+} from "./fields.js";
+import { GUARDRAILS_KEYS, parseGuardrails } from "./guardrails.js";
 
 /** The configuration file, shared by the webhook (`serve --config`) and the CLI (`check --config`). */
 export interface StsguardConfig {
@@ -18,6 +29,8 @@ export interface StsguardConfig {
   readonly onLookupFailure: "deny" | "allow";
   /** Set in the file for offline use; null means ask the API server, or assume the newest. */
   readonly kubeVersion: KubeVersion | null;
+  /** Modes per namespace and exemptions (`mode`, `namespaces`, `namespaceModeLabel`, `exemptions`). */
+  readonly guardrails: GuardrailsConfig;
 }
 
 /** The newest Kubernetes minor whose behaviour stsguard knows; assumed offline unless told otherwise. */
@@ -45,6 +58,7 @@ export const defaultConfig: StsguardConfig = deepFreeze({
   },
   onLookupFailure: "deny",
   kubeVersion: null,
+  guardrails: DEFAULT_GUARDRAILS,
 });
 
 const TOP_LEVEL_KEYS = [
@@ -53,14 +67,11 @@ const TOP_LEVEL_KEYS = [
   "preexistingViolations",
   "onLookupFailure",
   "kubeVersion",
+  ...GUARDRAILS_KEYS,
 ];
 const LABELS_KEYS = ["prefix", "extra"];
 const EXTRA_LABEL_KEYS = ["key", "value", "fromStatefulSetLabel"];
 const SEVERITIES: readonly string[] = ["error", "warning", "off"];
-// DNS-1123 subdomain, as Kubernetes requires of a label key prefix.
-const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 /** Parses `1.29`, `v1.29.3`, `1.29+` (EKS/GKE minors) into a version; throws ConfigError otherwise. */
 export function parseKubeVersion(text: string, where = "kubeVersion"): KubeVersion {
@@ -127,6 +138,7 @@ export function parseConfig(text: string, sourceName: string): StsguardConfig {
       at("onLookupFailure"),
     ),
     kubeVersion,
+    guardrails: parseGuardrails(doc, sourceName),
   });
 }
 
@@ -189,7 +201,7 @@ function parseExtraLabel(entry: unknown, field: string): ExtraLabel {
     throw new ConfigError(`${field}: give exactly one of value or fromStatefulSetLabel`);
   }
   if (fixed !== undefined) {
-    if (!LABEL_VALUE.test(fixed) || fixed.length > 63) {
+    if (!isLabelValue(fixed)) {
       throw new ConfigError(`${field}.value: "${fixed}" is not a valid label value`);
     }
     return { key, value: fixed };
@@ -202,51 +214,8 @@ function parseExtraLabel(entry: unknown, field: string): ExtraLabel {
   return { key, fromStatefulSetLabel: from };
 }
 
-function isLabelKey(key: string): boolean {
-  const parts = key.split("/");
-  const name = parts.pop() ?? "";
-  if (parts.length > 1) return false;
-  const prefix = parts[0];
-  if (prefix !== undefined && (!LABEL_PREFIX.test(prefix) || prefix.length > 253)) return false;
-  return LABEL_NAME.test(name) && name.length <= 63;
-}
-
-function rejectUnknownKeys(map: JsonMap, known: readonly string[], where: string): void {
-  for (const key of Object.keys(map)) {
-    if (!known.includes(key)) {
-      throw new ConfigError(`${where}: ${key}: unknown setting (known: ${known.join(", ")})`);
-    }
-  }
-}
-
 function isRuleId(value: string): value is RuleId {
   return (RULE_IDS as readonly string[]).includes(value);
-}
-
-function optionalMap(value: unknown, where: string): JsonMap {
-  if (value === undefined || value === null) return {};
-  if (!isJsonMap(value)) throw new ConfigError(`${where}: must be a mapping`);
-  return value;
-}
-
-function optionalString(value: unknown, where: string): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw new ConfigError(`${where}: must be a string`);
-  return value;
-}
-
-function oneOf<T extends string>(
-  value: unknown,
-  allowed: readonly T[],
-  fallback: T,
-  where: string,
-): T {
-  if (value === undefined || value === null) return fallback;
-  if (typeof value === "string" && (allowed as readonly string[]).includes(value))
-    return value as T;
-  throw new ConfigError(
-    `${where}: must be one of ${allowed.join(", ")}, not ${JSON.stringify(value)}`,
-  );
 }
 
 function deepFreeze<T>(value: T): T {

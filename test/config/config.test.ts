@@ -13,6 +13,7 @@ import {
   type StsguardConfig,
 } from "../../src/config/config.js";
 import { ConfigError } from "../../src/errors.js";
+import { DEFAULT_GUARDRAILS } from "../../src/guardrails/index.js";
 import { RULE_IDS } from "../../src/policy/index.js";
 
 const FILE = "stsguard.yaml";
@@ -56,6 +57,7 @@ describe("parseConfig", () => {
       },
       onLookupFailure: "allow",
       kubeVersion: { major: 1, minor: 29 },
+      guardrails: DEFAULT_GUARDRAILS,
     } satisfies StsguardConfig);
   });
 
@@ -98,6 +100,7 @@ describe("parseConfig", () => {
       },
       onLookupFailure: "deny",
       kubeVersion: null,
+      guardrails: { mode: "enforce", namespaces: [], namespaceModeLabel: false, exemptions: [] },
     });
     expect(Object.keys(defaultConfig.policy.severities).sort()).toEqual([...RULE_IDS].sort());
     expect(DEFAULT_KUBE_VERSION).toEqual({ major: 1, minor: 36 });
