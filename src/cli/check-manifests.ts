@@ -17,7 +17,10 @@ import {
 import { readMap } from "../policy/raw-object.js";
 import type { StatefulSetResolver } from "./statefulset-resolver.js";
 
-/** One finding placed in a file; the `--output json` shape (docs/cli-output.md). */
+/**
+ * One finding placed in a file; the `--output json` shape (docs/cli-output.md). `audit` places
+ * findings at an object instead: `file` is `namespace/name` and `line` is 0 (see isObjectPlace).
+ */
 export interface ReportFinding {
   readonly rule: RuleId;
   readonly severity: FindingSeverity;
@@ -40,6 +43,20 @@ export interface CheckedObject {
   readonly line: number;
   readonly column: number;
   readonly findings: readonly ReportFinding[];
+}
+
+/** A finding or object of `audit`: placed at `namespace/name` (its `file`), not in a file. */
+export function isObjectPlace(place: { readonly line: number }): boolean {
+  return place.line === 0;
+}
+
+/** `file:line:column`, or `namespace/name` for `audit`. */
+export function formatPlace(place: {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}): string {
+  return isObjectPlace(place) ? place.file : `${place.file}:${place.line}:${place.column}`;
 }
 
 export interface CheckSummary {

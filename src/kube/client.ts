@@ -168,6 +168,8 @@ function selectContext(kubeConfig: KubeConfig, context: string, files: readonly 
   kubeConfig.setCurrentContext(context);
 }
 
+export type WriteMethod = "POST" | "PUT" | "DELETE";
+
 export type KubeQuery = Readonly<Record<string, string | undefined>>;
 
 export interface KubeJsonResponse {
@@ -195,6 +197,16 @@ export interface KubeTransport {
   readonly server: string;
   /** GET `path`; any HTTP status resolves, transport faults and deadlines reject with LookupError. */
   getJson(path: string, query: KubeQuery, options?: KubeRequestOptions): Promise<KubeJsonResponse>;
+  /**
+   * POST, PUT or DELETE a JSON body (none for DELETE); any HTTP status resolves, as for getJson.
+   * Only `audit --policy-reports` writes, and only its report resources.
+   */
+  sendJson(
+    method: WriteMethod,
+    path: string,
+    body: unknown,
+    options?: KubeRequestOptions,
+  ): Promise<KubeJsonResponse>;
   /**
    * GET a newline-delimited stream (a watch), calling `onLine` for each line as it arrives.
    * Resolves when the server ends it or refuses it; rejects with LookupError when the
@@ -224,6 +236,7 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
     path: string,
     query: KubeQuery,
     signal: AbortSignal,
+    write?: { method: WriteMethod; body: unknown },
   ): Promise<{ request: http.ClientRequest; response: http.IncomingMessage }> => {
     const url = new URL(server + path);
     for (const [key, value] of Object.entries(query)) {
@@ -234,14 +247,19 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
     await kubeConfig.applyToHTTPSOptions(options);
     signal.throwIfAborted();
     const send = url.protocol === "http:" ? http.request : https.request;
+    const payload =
+      write && write.body !== undefined ? Buffer.from(JSON.stringify(write.body)) : undefined;
     return await new Promise((resolve, reject) => {
       const request = send(url, {
         ...options,
-        method: "GET",
+        method: write?.method ?? "GET",
         headers: {
           ...toHeaderRecord(options.headers),
           Accept: "application/json",
           "User-Agent": "stsguard",
+          ...(payload
+            ? { "Content-Type": "application/json", "Content-Length": String(payload.length) }
+            : {}),
         },
         signal,
       });
@@ -252,7 +270,7 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
         resolve({ request, response });
       });
       request.on("error", reject);
-      request.end();
+      request.end(payload);
     });
   };
 
@@ -263,6 +281,18 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
   ): Promise<KubeJsonResponse> =>
     runWithDeadline(`GET ${server}${path}`, options, async (signal) => {
       const { response } = await open(path, query, signal);
+      const text = await readBody(response, signal);
+      return { status: response.statusCode ?? 0, body: parseJson(text) };
+    });
+
+  const sendJson = (
+    method: WriteMethod,
+    path: string,
+    body: unknown,
+    options: KubeRequestOptions = {},
+  ): Promise<KubeJsonResponse> =>
+    runWithDeadline(`${method} ${server}${path}`, options, async (signal) => {
+      const { response } = await open(path, {}, signal, { method, body });
       const text = await readBody(response, signal);
       return { status: response.statusCode ?? 0, body: parseJson(text) };
     });
@@ -284,7 +314,7 @@ export function createKubeTransport(kubeConfig: KubeConfig): KubeTransport {
       return { kind: "ended" };
     });
 
-  return { server, getJson, streamLines };
+  return { server, getJson, sendJson, streamLines };
 }
 
 /**
