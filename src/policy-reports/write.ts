@@ -59,9 +59,7 @@ export async function writeReports(
       throw new LookupError(`${what}: ${describeRequestFailure(error)}`, { cause: error });
     }
   };
-  await checkServed(resource, (path) =>
-    call(`discovery ${path}`, () => transport.getJson(path, {}, { timeoutMs })),
-  );
+  await checkReportsServed(transport, resource, timeoutMs);
   const existing = await listOwnReports(transport, options, timeoutMs, call);
 
   const base = `/apis/${resource.group}/${resource.version}`;
@@ -118,12 +116,22 @@ export async function writeReports(
   return { created, updated, deleted, failed };
 }
 
-async function checkServed(
+/**
+ * Whether the API server serves the report resource (its CRD is installed). Throws ConfigError
+ * when it does not, LookupError when it cannot tell. `audit` asks before it reads anything.
+ */
+export async function checkReportsServed(
+  transport: KubeTransport,
   resource: ReportResource,
-  get: (path: string) => Promise<KubeJsonResponse>,
+  timeoutMs = DEFAULT_TIMEOUT_MS,
 ): Promise<void> {
   const path = `/apis/${resource.group}/${resource.version}`;
-  const answer = await get(path);
+  let answer: KubeJsonResponse;
+  try {
+    answer = await transport.getJson(path, {}, { timeoutMs });
+  } catch (error: unknown) {
+    throw new LookupError(`discovery ${path}: ${describeRequestFailure(error)}`, { cause: error });
+  }
   const served =
     answer.status === 200 &&
     isJsonMap(answer.body) &&

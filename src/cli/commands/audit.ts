@@ -11,7 +11,7 @@ import {
   buildReports,
   type ReportApi,
 } from "../../policy-reports/build.js";
-import { writeReports } from "../../policy-reports/write.js";
+import { checkReportsServed, writeReports } from "../../policy-reports/write.js";
 import { EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { preparePolicy } from "../policy-options.js";
 import { renderProblems } from "../reports/text.js";
@@ -98,6 +98,10 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
   if (!cluster) throw new UsageError("audit needs a cluster");
   try {
     const transport = createKubeTransport(cluster.kubeConfig);
+    // A missing CRD is said in one line before anything is read, printed or written.
+    if (flags.policyReports === true) {
+      await checkReportsServed(transport, REPORT_RESOURCES[flags.reportApi]);
+    }
     const objects = await readClusterObjects(transport, {
       namespaces: flags.namespace,
       chunkSize: flags.chunkSize,
