@@ -63,8 +63,12 @@ export function loadCrdValidator(file: string, version: string): CrdValidator {
 function findPruned(value: unknown, schema: Schema, at: string, problems: string[]): void {
   if (schema["x-kubernetes-preserve-unknown-fields"] === true) return;
   if (Array.isArray(value)) {
-    if (schema.items)
-      value.forEach((item, i) => findPruned(item, schema.items ?? {}, `${at}/${i}`, problems));
+    const items = schema.items;
+    if (items) {
+      value.forEach((item: unknown, i) => {
+        findPruned(item, items, `${at}/${i}`, problems);
+      });
+    }
     return;
   }
   if (typeof value !== "object" || value === null) return;

@@ -58,7 +58,7 @@ function find(
   rule: string,
 ): Result | undefined {
   return report?.results.find(
-    (r) => r.rule === rule && r.resources[0]?.kind === kind && r.resources[0]?.name === name,
+    (r) => r.rule === rule && r.resources[0]?.kind === kind && r.resources[0].name === name,
   );
 }
 
@@ -116,10 +116,10 @@ describe("stsguard audit --policy-reports (wgpolicyk8s.io/v1alpha2)", () => {
       (sts["spec"] as Record<string, unknown>)["replicas"] = 3;
     });
     for (const sts of fake.list("statefulsets", "ns-9")) {
-      fake.remove("statefulsets", "ns-9", String((sts["metadata"] as { name: string }).name));
+      fake.remove("statefulsets", "ns-9", (sts["metadata"] as { name: string }).name);
     }
     for (const svc of fake.list("services", "ns-9")) {
-      fake.remove("services", "ns-9", String((svc["metadata"] as { name: string }).name));
+      fake.remove("services", "ns-9", (svc["metadata"] as { name: string }).name);
     }
     fake.failNextWrite({
       status: 409,
