@@ -1,6 +1,15 @@
 import type { StsguardConfig } from "../config/config.js";
 import { LookupError } from "../errors.js";
 import {
+  decide,
+  namespaceMode,
+  type GuardrailDecision,
+  type GuardrailSubject,
+  type Mode,
+  type NamespaceLabels,
+} from "../guardrails/index.js";
+import type { NamespaceSource } from "../namespaces/source.js";
+import {
   evaluateGoverningService,
   evaluateService,
   evaluateStatefulSetChange,
@@ -32,6 +41,10 @@ import { toWarnings } from "./warnings.js";
 export interface AdmitDeps {
   readonly source: StatefulSetSource;
   readonly config: StsguardConfig;
+  /** Namespace labels for rules and exemptions that select by label; absent: none known. */
+  readonly namespaces?: NamespaceSource;
+  /** The clock exemptions expire by; default the wall clock. */
+  readonly now?: () => Date;
 }
 
 /** Rules whose verdict rests on what the source said about the StatefulSet. */
@@ -51,6 +64,9 @@ const IGNORED: AdmissionResult = Object.freeze({
   findings: [],
   subject: "ignored",
   lookupFailure: null,
+  guardMode: null,
+  exemptions: [],
+  monitored: null,
 });
 
 /**
@@ -63,16 +79,86 @@ export async function admit(
   mode: AdmissionMode,
   deps: AdmitDeps,
 ): Promise<AdmissionResult> {
-  switch (classifyRequest(request)) {
+  const subject = classifyRequest(request);
+  if (subject === "ignored" || (mode === "mutate" && subject !== "service")) return IGNORED;
+  const guard = await readGuard(request, deps);
+  // `off`: allowed untouched, before any StatefulSet lookup.
+  if (guard.mode === "off") return { ...IGNORED, subject, guardMode: "off" };
+  switch (subject) {
     case "service":
-      return admitService(request, mode, deps);
+      return admitService(request, mode, deps, guard);
     case "statefulset":
-      return mode === "validate" ? admitStatefulSet(request, deps) : IGNORED;
+      return admitStatefulSet(request, deps, guard);
     case "scale":
-      return mode === "validate" ? admitScale(request, deps) : IGNORED;
-    case "ignored":
-      return IGNORED;
+      return admitScale(request, deps, guard);
   }
+}
+
+/** What the guardrails need to know of a request, read once. */
+interface Guard {
+  readonly mode: Mode;
+  readonly namespace: string;
+  readonly labels: NamespaceLabels;
+  readonly request: AdmissionRequest;
+  readonly now: Date;
+}
+
+async function readGuard(request: AdmissionRequest, deps: AdmitDeps): Promise<Guard> {
+  const namespace = namespaceOf(request);
+  const labels = needsNamespaceLabels(deps.config)
+    ? await readNamespaceLabels(namespace, deps.namespaces)
+    : null;
+  return {
+    mode: namespaceMode(namespace, labels, deps.config).mode,
+    namespace,
+    labels,
+    request,
+    now: deps.now?.() ?? new Date(),
+  };
+}
+
+/** Only rules and exemptions that select by label (or the mode label) need a lookup. */
+function needsNamespaceLabels(config: StsguardConfig): boolean {
+  const { guardrails } = config;
+  return (
+    guardrails.namespaceModeLabel ||
+    guardrails.namespaces.some((rule) => rule.selector !== null) ||
+    guardrails.exemptions.some((exemption) => exemption.namespaceSelector !== null)
+  );
+}
+
+/** Unknown (null) when the source cannot tell: rules that need labels are then skipped. */
+async function readNamespaceLabels(
+  namespace: string,
+  namespaces: NamespaceSource | undefined,
+): Promise<NamespaceLabels> {
+  if (!namespaces) return null;
+  try {
+    const lookup = await namespaces.lookup(namespace);
+    return lookup.status === "found" ? lookup.namespace.labels : null;
+  } catch (error: unknown) {
+    if (error instanceof LookupError) return null;
+    throw error;
+  }
+}
+
+function decideFor(
+  guard: Guard,
+  findings: readonly Finding[],
+  kind: GuardrailSubject["kind"],
+  name: string,
+  statefulSet: string | null,
+  config: StsguardConfig,
+): GuardrailDecision {
+  const subject: GuardrailSubject = {
+    kind,
+    namespace: guard.namespace,
+    name,
+    statefulSet,
+    namespaceLabels: guard.labels,
+    user: guard.request.userInfo,
+  };
+  return decide(findings, subject, config, guard.now);
 }
 
 /** Cheap checks only: most requests end here as `ignored`. */
@@ -100,9 +186,10 @@ async function admitService(
   request: AdmissionRequest,
   mode: AdmissionMode,
   deps: AdmitDeps,
+  guard: Guard,
 ): Promise<AdmissionResult> {
   const { source, config } = deps;
-  const namespace = namespaceOf(request);
+  const { namespace } = guard;
   const target = parsePodTarget(readPodNameSelector(request.object)?.value);
   const evaluate = (lookup: StatefulSetLookup): ReturnType<typeof evaluateService> =>
     evaluateService(
@@ -127,25 +214,38 @@ async function admitService(
     evaluation = evaluate(lookup);
   }
   const failure = target && lookup.status === "unavailable" ? lookup.reason : null;
+  const decision = decideFor(
+    guard,
+    evaluation.findings,
+    "Service",
+    nameOf(request),
+    target?.statefulSet ?? null,
+    config,
+  );
 
   if (mode === "mutate") {
+    const patch = diffPatch(request.object, evaluation.fixed);
     return {
       allowed: true,
       status: null,
-      patch: diffPatch(request.object, evaluation.fixed),
+      // `monitor` changes nothing and only counts the patch it would have sent.
+      patch: decision.applyFixes ? patch : [],
       // Warnings come from /validate only; kubectl would print each one twice otherwise.
       warnings: [],
-      findings: evaluation.findings,
+      findings: decision.findings,
       subject: "service",
       lookupFailure: failure,
+      guardMode: decision.mode,
+      exemptions: decision.applied.map((a) => a.name),
+      monitored: decision.mode === "monitor" ? { allowed: true, patchOps: patch.length } : null,
     };
   }
   if (failure === null || !target) {
-    return decide("service", evaluation.findings, null);
+    return toVerdict("service", decision, null);
   }
   const service = `Service ${namespace}/${nameOf(request)}`;
   const statefulSet = `StatefulSet ${namespace}/${target.statefulSet}`;
-  return decide("service", evaluation.findings, {
+  return toVerdict("service", decision, {
     reason: failure,
     deny: config.onLookupFailure === "deny",
     denial:
@@ -176,22 +276,26 @@ function restsOnCache(
 async function admitStatefulSet(
   request: AdmissionRequest,
   deps: AdmitDeps,
+  guard: Guard,
 ): Promise<AdmissionResult> {
-  const namespace = namespaceOf(request);
+  const { namespace } = guard;
   const next = summarizeStatefulSet(request.object, namespace);
   if (!next) return IGNORED;
   const previous =
     request.operation === "UPDATE" ? summarizeStatefulSet(request.oldObject, namespace) : null;
   const [orphans, governing] = await Promise.all([
-    checkOrphans("statefulset", next, previous, deps),
+    checkOrphans("statefulset", next, previous, deps, guard),
     checkGoverningService(next, deps),
   ]);
   if (governing.length === 0) return orphans;
-  if (orphans.subject === "ignored") return decide("statefulset", governing, null);
+  const decision = decideFor(guard, governing, "StatefulSet", next.name, next.name, deps.config);
+  if (orphans.subject === "ignored") return toVerdict("statefulset", decision, null);
   return {
     ...orphans,
-    findings: [...governing, ...orphans.findings],
-    warnings: toWarnings([...governing.map(formatFinding), ...orphans.warnings]),
+    findings: [...decision.findings, ...orphans.findings],
+    warnings: decision.showWarnings
+      ? toWarnings([...decision.reported.map(formatFinding), ...orphans.warnings])
+      : orphans.warnings,
   };
 }
 
@@ -219,9 +323,13 @@ async function checkGoverningService(sts: StatefulSetSummary, deps: AdmitDeps): 
 }
 
 /** A Scale carries no ordinals: the StatefulSet's start comes from the source. */
-async function admitScale(request: AdmissionRequest, deps: AdmitDeps): Promise<AdmissionResult> {
+async function admitScale(
+  request: AdmissionRequest,
+  deps: AdmitDeps,
+  guard: Guard,
+): Promise<AdmissionResult> {
   if (deps.config.policy.severities["orphaned-service"] === "off") return IGNORED;
-  const namespace = namespaceOf(request);
+  const { namespace } = guard;
   const name = nameOf(request);
   // ScaleSpec.replicas is omitempty: a scale to zero arrives without it.
   const replicas = readCount(readMap(request.object, "spec"), "replicas", 0);
@@ -232,15 +340,24 @@ async function admitScale(request: AdmissionRequest, deps: AdmitDeps): Promise<A
     lookup = await readLookup(() => deps.source.lookupLive(namespace, name));
   }
   if (lookup.status === "unavailable") {
-    return orphanLookupFailure("scale", `StatefulSet ${namespace}/${name}`, lookup.reason, deps);
+    return orphanLookupFailure(
+      "scale",
+      `StatefulSet ${namespace}/${name}`,
+      lookup.reason,
+      deps,
+      guard,
+    );
   }
-  if (lookup.status === "not-found") return decide("scale", [], null);
+  if (lookup.status === "not-found") {
+    return toVerdict("scale", decideFor(guard, [], "StatefulSet", name, name, deps.config), null);
+  }
   const current = lookup.statefulSet;
   return checkOrphans(
     "scale",
     withReplicas(current, replicas),
     withReplicas(current, oldReplicas),
     deps,
+    guard,
   );
 }
 
@@ -253,6 +370,7 @@ async function checkOrphans(
   next: StatefulSetSummary,
   previous: StatefulSetSummary | null,
   deps: AdmitDeps,
+  guard: Guard,
 ): Promise<AdmissionResult> {
   const { policy } = deps.config;
   if (policy.severities["orphaned-service"] === "off") return IGNORED;
@@ -262,7 +380,13 @@ async function checkOrphans(
     services = await deps.source.perPodServices(next.namespace, next.name);
   } catch (error: unknown) {
     if (!(error instanceof LookupError)) throw error;
-    return orphanLookupFailure(subject, `the per-pod Services of ${what}`, error.message, deps);
+    return orphanLookupFailure(
+      subject,
+      `the per-pod Services of ${what}`,
+      error.message,
+      deps,
+      guard,
+    );
   }
   const keepPrevious = previous !== null && policy.preexistingViolations === "warn";
   const isNew = (ordinal: number): boolean => !keepPrevious || hasOrdinal(previous, ordinal);
@@ -276,7 +400,8 @@ async function checkOrphans(
         : f,
     ),
   ];
-  return decide(subject, findings, null);
+  const decision = decideFor(guard, findings, "StatefulSet", next.name, next.name, deps.config);
+  return toVerdict(subject, decision, null);
 }
 
 /**
@@ -289,11 +414,13 @@ function orphanLookupFailure(
   what: string,
   reason: string,
   deps: AdmitDeps,
+  guard: Guard,
 ): AdmissionResult {
   const { config } = deps;
+  const name = nameOf(guard.request);
   const deny =
     config.policy.severities["orphaned-service"] === "error" && config.onLookupFailure === "deny";
-  return decide(subject, [], {
+  return toVerdict(subject, decideFor(guard, [], "StatefulSet", name, name, config), {
     reason,
     deny,
     denial:
@@ -310,31 +437,46 @@ interface LookupFailure {
   readonly warning: string;
 }
 
-/** The validating verdict: errors deny (403), warnings warn, a lookup failure as configured. */
-function decide(
+/**
+ * The validating verdict. In `enforce`, errors deny (403), warnings warn, and a lookup failure
+ * is decided by onLookupFailure. In `warn` nothing is denied: errors (and a lookup failure that
+ * would deny) come back as warnings saying so. In `monitor` the answer is a plain allow and
+ * `monitored` keeps what enforce would have answered, for logs and metrics.
+ */
+function toVerdict(
   subject: AdmissionSubject,
-  findings: readonly Finding[],
+  decision: GuardrailDecision,
   failure: LookupFailure | null,
 ): AdmissionResult {
-  const errors = findings.filter((f) => f.severity === "error").map(formatFinding);
-  const warnings = findings.filter((f) => f.severity === "warning").map(formatFinding);
+  const { mode } = decision;
+  const errors = decision.reported.filter((f) => f.severity === "error").map(formatFinding);
+  const warnings = decision.reported.filter((f) => f.severity === "warning").map(formatFinding);
   if (failure && !failure.deny) warnings.push(failure.warning);
-  let status: AdmissionStatus | null = null;
-  if (errors.length > 0) {
-    const messages = failure?.deny ? [...errors, failure.denial] : errors;
-    status = { code: 403, reason: "Forbidden", message: messages.join("; ") };
-  } else if (failure?.deny) {
-    // Not a policy verdict but an outage: 503 tells the user (and retrying clients) to try again.
-    status = { code: 503, reason: "ServiceUnavailable", message: failure.denial };
+  if (failure?.deny && mode === "warn") {
+    warnings.push(`would have been denied (namespace is in warn mode): ${failure.denial}`);
   }
+  let status: AdmissionStatus | null = null;
+  if (mode === "enforce") {
+    if (errors.length > 0) {
+      const messages = failure?.deny ? [...errors, failure.denial] : errors;
+      status = { code: 403, reason: "Forbidden", message: messages.join("; ") };
+    } else if (failure?.deny) {
+      // Not a policy verdict but an outage: 503 tells the user (and retrying clients) to try again.
+      status = { code: 503, reason: "ServiceUnavailable", message: failure.denial };
+    }
+  }
+  const wouldDeny = decision.outcome === "denied" || failure?.deny === true;
   return {
     allowed: status === null,
     status,
     patch: [],
-    warnings: toWarnings(warnings),
-    findings,
+    warnings: decision.showWarnings ? toWarnings(warnings) : [],
+    findings: decision.findings,
     subject,
     lookupFailure: failure?.reason ?? null,
+    guardMode: mode,
+    exemptions: decision.applied.map((a) => a.name),
+    monitored: mode === "monitor" ? { allowed: !wouldDeny, patchOps: 0 } : null,
   };
 }
 

@@ -1,4 +1,5 @@
 import { BadReviewError } from "../errors.js";
+import type { RequestUser } from "../guardrails/index.js";
 import { isJsonMap, type JsonMap } from "../policy/raw-object.js";
 import { encodePatch } from "./patch.js";
 import {
@@ -58,7 +59,21 @@ export function parseReview(body: unknown): AdmissionRequest {
     object: request["object"] ?? null,
     oldObject: request["oldObject"] ?? null,
     dryRun: request["dryRun"] === true,
+    userInfo: readUserInfo(request["userInfo"]),
   };
+}
+
+/**
+ * `request.userInfo` (authentication/v1 UserInfo). The API server always sends it; when it is
+ * missing or odd, the request counts as from nobody, so no exemption by user or group matches.
+ */
+function readUserInfo(value: unknown): RequestUser {
+  if (!isJsonMap(value)) return { username: "", groups: [] };
+  const username = typeof value["username"] === "string" ? value["username"] : "";
+  const groups = Array.isArray(value["groups"])
+    ? value["groups"].filter((group): group is string => typeof group === "string")
+    : [];
+  return { username, groups };
 }
 
 /** Wraps a verdict in the AdmissionReview the API server expects back, echoing `uid`. */

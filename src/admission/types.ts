@@ -3,6 +3,7 @@
  * (k8s.io/api/admission/v1/types.go). Only v1: v1beta1 is refused at parse time.
  */
 import type { Operation as PatchOperation } from "fast-json-patch";
+import type { Mode, RequestUser } from "../guardrails/index.js";
 import type { Finding } from "../policy/index.js";
 
 export type { PatchOperation };
@@ -40,6 +41,8 @@ export interface AdmissionRequest {
   /** Raw JSON: the stored object on UPDATE and DELETE, null on CREATE. */
   readonly oldObject: unknown;
   readonly dryRun: boolean;
+  /** Who sent the request (`userInfo`); exemptions may name users and groups. */
+  readonly userInfo: RequestUser;
 }
 
 /** `metav1.Status` in a denial. kubectl prints `Error from server (<reason>): ... <message>`. */
@@ -85,4 +88,19 @@ export interface AdmissionResult {
   readonly subject: AdmissionSubject;
   /** Why a StatefulSet could not be read, when that decided or shaped the answer. */
   readonly lookupFailure: string | null;
+  /** The namespace's mode; null when the request is not one stsguard judges. */
+  readonly guardMode: Mode | null;
+  /** Names of the exemptions that turned an error of this request into a warning. */
+  readonly exemptions: readonly string[];
+  /**
+   * In `monitor` mode, what `enforce` would have answered (the answer itself allows, untouched);
+   * null in every other mode.
+   */
+  readonly monitored: MonitoredResult | null;
+}
+
+export interface MonitoredResult {
+  readonly allowed: boolean;
+  /** Operations the mutating webhook would have patched. */
+  readonly patchOps: number;
 }

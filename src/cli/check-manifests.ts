@@ -1,4 +1,12 @@
+import {
+  decide,
+  namespaceMode,
+  type GuardrailDecision,
+  type GuardrailSettings,
+  type GuardrailSubject,
+} from "../guardrails/index.js";
 import type { InputProblem, ManifestDocument, SourcePosition } from "../manifests/read.js";
+import { summarizeNamespace } from "../namespaces/source.js";
 import {
   evaluateGoverningService,
   evaluateService,
@@ -79,7 +87,13 @@ export interface CheckOptions {
   readonly config: PolicyConfig;
   readonly defaultNamespace: string;
   readonly resolver: StatefulSetResolver;
+  /** Modes and exemptions (a StsguardConfig fits); applied as the webhook applies them. */
+  readonly guardrails: GuardrailSettings;
+  /** The clock exemptions expire by. */
+  readonly now: Date;
 }
+
+type Labels = Readonly<Record<string, string>>;
 
 // Live lookups run a few at a time: fast enough, and gentle with the API server.
 const LOOKUP_CONCURRENCY = 8;
@@ -93,14 +107,23 @@ export async function checkManifests(
   const lookups = await resolveTargets(documents, options.resolver);
   const checked: CheckedObject[] = [];
   const problems: InputProblem[] = [];
+  const namespaces = readNamespaceLabels(documents);
   for (const doc of documents) {
+    // `off` namespaces are skipped, as the webhook skips them.
+    const labels = namespaces.get(doc.namespace) ?? null;
+    if (namespaceMode(doc.namespace, labels, options.guardrails).mode === "off") continue;
+    const guard = (findings: readonly Finding[], subject: GuardrailSubject): Finding[] => {
+      const decision = decide(findings, subject, options.guardrails, options.now);
+      problems.push(...describeUnevaluated(doc, decision));
+      return [...decision.reported];
+    };
     if (isCoreService(doc)) {
-      const result = checkService(doc, lookups, options.config);
+      const result = checkService(doc, lookups, options.config, labels, guard);
       if (!result) continue;
       checked.push(result.checked);
       if (result.problem) problems.push(result.problem);
     } else if (doc.kind === "StatefulSet") {
-      const result = await checkStatefulSet(doc, options);
+      const result = await checkStatefulSet(doc, options, labels, guard);
       if (result.checked) checked.push(result.checked);
       problems.push(...result.problems);
     }
@@ -146,15 +169,60 @@ async function resolveTargets(
   return lookups;
 }
 
+/** Labels of the Namespace objects among the inputs; other namespaces' labels are unknown. */
+function readNamespaceLabels(documents: readonly ManifestDocument[]): Map<string, Labels> {
+  const labels = new Map<string, Labels>();
+  for (const doc of documents) {
+    const namespace = summarizeNamespace(doc.object);
+    if (namespace) labels.set(namespace.name, namespace.labels);
+  }
+  return labels;
+}
+
+/**
+ * Offline there is no requesting user, and maybe no Namespace object: exemptions (and namespace
+ * rules) that need those cannot be evaluated. They are reported as warnings on stderr, and the
+ * errors they might have lifted stay errors, so `check` is never more lenient than the cluster
+ * could be.
+ */
+function describeUnevaluated(doc: ManifestDocument, decision: GuardrailDecision): InputProblem[] {
+  const at = { file: doc.file, ...doc.locate(["metadata", "name"], "value") };
+  const what = `${doc.kind} ${doc.namespace}/${doc.name ?? UNNAMED}`;
+  const needs = {
+    user: "the requesting user",
+    groups: "the requesting user's groups",
+    namespaceLabels: `the labels of namespace ${doc.namespace} (no Namespace object among the inputs)`,
+  } as const;
+  const exemptions = decision.unevaluated.map((u): InputProblem => ({
+    ...at,
+    severity: "warning",
+    message:
+      `${what}: exemption ${u.name} could not be evaluated offline: it needs ` +
+      `${u.missing.map((m) => needs[m]).join(" and ")}; ${u.rules.join(", ")} stay errors here`,
+  }));
+  const rules = decision.namespaceMode.unevaluatedRules.map((rule): InputProblem => ({
+    ...at,
+    severity: "warning",
+    message:
+      `${what}: namespace rule ${rule} selects by label, but namespace ${doc.namespace} has ` +
+      `no Namespace object among the inputs; checked as mode ${decision.mode} (the strictest it could be)`,
+  }));
+  return [...rules, ...exemptions];
+}
+
 function readTarget(doc: ManifestDocument): string | undefined {
   const selector = readPodNameSelector(doc.object);
   return selector ? parsePodTarget(selector.value)?.statefulSet : undefined;
 }
 
+type Guard = (findings: readonly Finding[], subject: GuardrailSubject) => Finding[];
+
 function checkService(
   doc: ManifestDocument,
   lookups: ReadonlyMap<string, StatefulSetLookup>,
   config: PolicyConfig,
+  labels: Labels | null,
+  guard: Guard,
 ): { checked: CheckedObject; problem?: InputProblem } | null {
   const target = readTarget(doc);
   const lookup: StatefulSetLookup = (target && lookups.get(`${doc.namespace}/${target}`)) || {
@@ -166,7 +234,15 @@ function checkService(
     config,
   );
   if (!evaluation.perPod) return null;
-  const checked = toCheckedObject(doc, evaluation.findings);
+  const findings = guard(evaluation.findings, {
+    kind: "Service",
+    namespace: doc.namespace,
+    name: doc.name ?? UNNAMED,
+    statefulSet: target ?? null,
+    namespaceLabels: labels,
+    user: null,
+  });
+  const checked = toCheckedObject(doc, findings);
   if (lookup.status !== "unavailable") return { checked };
   const at = doc.locate(SELECTOR_PATH, "value");
   return {
@@ -185,6 +261,8 @@ const SELECTOR_PATH = ["spec", "selector", "statefulset.kubernetes.io/pod-name"]
 async function checkStatefulSet(
   doc: ManifestDocument,
   options: CheckOptions,
+  labels: Labels | null,
+  guard: Guard,
 ): Promise<{ checked?: CheckedObject; problems: InputProblem[] }> {
   const sts = summarizeStatefulSet(doc.object, options.defaultNamespace);
   if (!sts) return { problems: [] };
@@ -212,7 +290,15 @@ async function checkStatefulSet(
     problems.push(problem("error", governing.reason));
   }
   findings.push(...evaluateGoverningService(sts, governing, options.config));
-  return findings.length > 0 ? { checked: toCheckedObject(doc, findings), problems } : { problems };
+  const reported = guard(findings, {
+    kind: "StatefulSet",
+    namespace: sts.namespace,
+    name: sts.name,
+    statefulSet: sts.name,
+    namespaceLabels: labels,
+    user: null,
+  });
+  return reported.length > 0 ? { checked: toCheckedObject(doc, reported), problems } : { problems };
 }
 
 function toCheckedObject(doc: ManifestDocument, findings: readonly Finding[]): CheckedObject {

@@ -56,9 +56,10 @@ export interface GuardrailDecision {
   /** The engine's findings after exemptions, before the mode: lifted errors are warnings. */
   readonly findings: readonly Finding[];
   /**
-   * The findings as this mode reports them: as `findings` in `enforce`; in `warn` and `monitor`
-   * every error is a warning that says it would have been denied; none in `off`. `check` prints
-   * these, and the webhook sends their warnings in `enforce` and `warn`.
+   * The findings as this mode shows them to whoever sent the object: as `findings` in
+   * `enforce`; in `warn` every error is a warning that says it would have been denied; none in
+   * `monitor` (only logs and metrics see it: `findings` and `outcome`) and `off`. The webhook
+   * answers with these, and `check` prints these.
    */
   readonly reported: readonly Finding[];
   /** Exemptions that lifted at least one error of this subject. */
@@ -244,10 +245,10 @@ function reportAs(mode: Mode, namespace: string, findings: readonly Finding[]): 
   switch (mode) {
     case "enforce":
       return [...findings];
+    case "monitor":
     case "off":
       return [];
     case "warn":
-    case "monitor":
       return findings.map((finding) =>
         finding.severity === "error"
           ? {

@@ -16,7 +16,8 @@ export interface NamespaceModeResult {
   readonly source: string;
   /**
    * `namespaces[<i>]` rules that select by label and could not be evaluated because the labels
-   * are unknown; they were skipped, so the mode may differ in the cluster.
+   * are unknown. Each might have matched, so the mode is the strictest of what they and the
+   * first rule that does match would give: unknown labels never make a namespace more lenient.
    */
   readonly unevaluatedRules: readonly string[];
 }
@@ -44,11 +45,14 @@ export function namespaceMode(
   const unevaluatedRules: string[] = [];
   let mode: Mode = guardrails.mode;
   let source = "mode";
+  // Rules that might have matched, had the labels been known.
+  const possible: { mode: Mode; source: string }[] = [];
   for (const [index, rule] of guardrails.namespaces.entries()) {
     if (rule.names !== null && !matchesAnyGlob(rule.names, namespace)) continue;
     if (rule.selector !== null) {
       if (labels === null) {
         unevaluatedRules.push(`namespaces[${index}]`);
+        possible.push({ mode: rule.mode, source: `namespaces[${index}]` });
         continue;
       }
       if (!matchesSelector(rule.selector, labels)) continue;
@@ -56,6 +60,12 @@ export function namespaceMode(
     mode = rule.mode;
     source = `namespaces[${index}]`;
     break;
+  }
+  for (const candidate of possible) {
+    if (modeRank(candidate.mode) < modeRank(mode)) {
+      mode = candidate.mode;
+      source = `${candidate.source} (labels unknown: the strictest rule that might match)`;
+    }
   }
   if (guardrails.namespaceModeLabel && labels !== null) {
     const key = `${config.policy.labelPrefix}/mode`;

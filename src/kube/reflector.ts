@@ -25,6 +25,7 @@ import {
   type TypeMeta,
   type WatchEvent,
 } from "./api-objects.js";
+import { readMap, readString } from "../policy/raw-object.js";
 import { createBackoff, sleep, type BackoffOptions } from "./backoff.js";
 import type { KubeTransport } from "./client.js";
 
@@ -47,6 +48,8 @@ export interface ReflectorOptions<T> {
   readonly path: string;
   /** apiVersion and kind of one item, which list answers leave out. */
   readonly typeMeta: TypeMeta;
+  /** Cluster-scoped objects (Namespaces) are kept under the namespace "". */
+  readonly clusterScoped?: boolean;
   /** What to keep of one object; null drops it (e.g. a Service that is not per-pod). */
   readonly summarize: (obj: unknown, namespace: string) => T | null;
   readonly transport: KubeTransport;
@@ -106,6 +109,12 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
     resolveSynced = resolve;
   });
 
+  const keyOf = (obj: unknown): ObjectKey | null => {
+    if (!options.clusterScoped) return readObjectKey(obj);
+    const name = readString(readMap(obj, "metadata"), "name");
+    return name ? { namespace: "", name } : null;
+  };
+
   const markAlive = (): void => {
     lastAliveAt = clock.now();
     interrupted = false;
@@ -113,7 +122,7 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
   };
 
   const applyObject = (target: Store<T>, obj: unknown): void => {
-    const key = readObjectKey(obj);
+    const key = keyOf(obj);
     if (!key) return;
     const summary = options.summarize(withTypeMeta(obj, options.typeMeta), key.namespace);
     if (summary) putEntry(target, key, summary);
@@ -124,7 +133,7 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
     if (event.type === "ADDED" || event.type === "MODIFIED") {
       applyObject(store, event.object);
     } else if (event.type === "DELETED") {
-      const key = readObjectKey(event.object);
+      const key = keyOf(event.object);
       if (key) removeEntry(store, key);
     }
     resourceVersion = readResourceVersion(event.object) ?? resourceVersion;

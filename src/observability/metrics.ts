@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Exemption, Mode } from "../guardrails/index.js";
 import type { ClusterSourceMetrics } from "../kube/cluster-source.js";
 import type { Finding } from "../policy/index.js";
 
@@ -21,8 +22,15 @@ export interface WebhookMetrics {
     decision: AdmissionDecision,
     findings: readonly Finding[],
     durationSeconds: number,
+    /** The namespace's mode; null (label `none`) for requests stsguard did not judge. */
+    mode?: Mode | null,
+    /** Exemptions that lifted an error of this request. */
+    exemptions?: readonly string[],
   ): void;
   observeTlsReload(outcome: "applied" | "rejected"): void;
+  observeConfigReload(outcome: "applied" | "rejected"): void;
+  /** The configuration now answering: its hash, and when each exemption expires. */
+  setActiveConfig(hash: string, exemptions: readonly Exemption[]): void;
   /** Counters for the cluster source's watches and live reads. */
   readonly clusterSource: ClusterSourceMetrics;
 }
@@ -34,8 +42,10 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
   const registry = new Registry();
   const requests = new Counter({
     name: "stsguard_admission_requests_total",
-    help: "Admission requests answered, by endpoint and decision (rejected: bad request; error: 500).",
-    labelNames: ["endpoint", "decision"] as const,
+    help:
+      "Admission requests answered, by endpoint, decision (rejected: bad request; error: 500) and " +
+      "namespace mode; in monitor mode the decision is what enforce would have answered.",
+    labelNames: ["endpoint", "decision", "mode"] as const,
     registers: [registry],
   });
   const findings = new Counter({
@@ -83,6 +93,30 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     labelNames: ["what", "outcome"] as const,
     registers: [registry],
   });
+  const exemptionsApplied = new Counter({
+    name: "stsguard_exemptions_applied_total",
+    help: "Admission requests whose errors an exemption turned into warnings, by exemption name.",
+    labelNames: ["exemption"] as const,
+    registers: [registry],
+  });
+  const exemptionExpiry = new Gauge({
+    name: "stsguard_exemption_expiry_timestamp_seconds",
+    help: "When each configured exemption expires (Unix seconds); exemptions without expires are absent.",
+    labelNames: ["exemption"] as const,
+    registers: [registry],
+  });
+  const configReloads = new Counter({
+    name: "stsguard_config_reloads_total",
+    help: "Reloads of the configuration file after it changed, by outcome (applied or rejected).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const configInfo = new Gauge({
+    name: "stsguard_config_info",
+    help: "1 for the configuration that answers now, labelled with its hash (sha256 of the file).",
+    labelNames: ["hash"] as const,
+    registers: [registry],
+  });
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
 
   // Label sets are resolved to children once and kept: prom-client hashes the labels on every
@@ -102,8 +136,12 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
   };
   return {
     registry,
-    observeAdmission(endpoint, decision, reported, durationSeconds): void {
-      child(`${endpoint} ${decision}`, () => requests.labels({ endpoint, decision })).inc();
+    observeAdmission(endpoint, decision, reported, durationSeconds, mode, exemptions): void {
+      const modeLabel = mode ?? "none";
+      child(`${endpoint} ${decision} ${modeLabel}`, () =>
+        requests.labels({ endpoint, decision, mode: modeLabel }),
+      ).inc();
+      for (const exemption of exemptions ?? []) exemptionsApplied.inc({ exemption });
       for (const { rule, severity } of reported) {
         child(`${endpoint} ${rule} ${severity}`, () =>
           findings.labels({ endpoint, rule, severity }),
@@ -113,6 +151,18 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     },
     observeTlsReload(outcome): void {
       tlsReloads.inc({ outcome });
+    },
+    observeConfigReload(outcome): void {
+      configReloads.inc({ outcome });
+    },
+    setActiveConfig(hash, exemptions): void {
+      configInfo.reset();
+      configInfo.set({ hash }, 1);
+      // Names come from the configuration only, so the label set stays as small as the file.
+      exemptionExpiry.reset();
+      for (const { name, expiresAt } of exemptions) {
+        if (expiresAt !== null) exemptionExpiry.set({ exemption: name }, expiresAt / 1000);
+      }
     },
     clusterSource: {
       recordWatchRestart: (resource, reason) => {

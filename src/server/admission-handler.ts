@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { admit, type AdmitDeps } from "../admission/admit.js";
+import type { LiveConfig } from "../config/reload.js";
 import { parseReview, toReviewResponse } from "../admission/review.js";
 import type { AdmissionMode, AdmissionRequest, AdmissionResult } from "../admission/types.js";
 import { BadReviewError, describeError } from "../errors.js";
@@ -14,7 +15,9 @@ import { sendStatus } from "./status-response.js";
  */
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
 
-export interface AdmissionHandlerDeps extends AdmitDeps {
+export interface AdmissionHandlerDeps extends Omit<AdmitDeps, "config"> {
+  /** Read once per request: a reload never changes the rules under a request in flight. */
+  readonly config: LiveConfig;
   readonly logger: Logger;
   readonly metrics: WebhookMetrics;
   readonly maxBodyBytes: number;
@@ -81,7 +84,12 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
     }
     let result: AdmissionResult;
     try {
-      result = await admit(request, mode, deps);
+      result = await admit(request, mode, {
+        source: deps.source,
+        namespaces: deps.namespaces,
+        now: deps.now,
+        config: deps.config.current(),
+      });
     } catch (error: unknown) {
       // A bug, not a verdict: a 500 lets the API server apply the webhook's failurePolicy.
       closeIfStopping(res);
@@ -99,7 +107,14 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
     res.end(payload);
     const decision = toDecision(result);
     const durationSeconds = (performance.now() - started) / 1000;
-    metrics.observeAdmission(mode, decision, result.findings, durationSeconds);
+    metrics.observeAdmission(
+      mode,
+      decision,
+      result.findings,
+      durationSeconds,
+      result.guardMode,
+      result.exemptions,
+    );
     logger.info(
       {
         endpoint: mode,
@@ -111,6 +126,10 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
         dryRun: request.dryRun,
         subject: result.subject,
         decision,
+        mode: result.guardMode ?? undefined,
+        // In monitor mode the answer allowed untouched; `decision` is what enforce would have done.
+        monitored: result.monitored === null ? undefined : true,
+        exemptions: result.exemptions.length > 0 ? result.exemptions : undefined,
         rules: ruleIds(result),
         patchOps: result.patch.length,
         lookupFailure: result.lookupFailure ?? undefined,
@@ -189,7 +208,13 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
   };
 }
 
+/** The decision as counted: in monitor mode, what enforce would have answered. */
 function toDecision(result: AdmissionResult): AdmissionDecision {
+  const { monitored } = result;
+  if (monitored !== null) {
+    if (!monitored.allowed) return "denied";
+    return monitored.patchOps > 0 ? "patched" : "allowed";
+  }
   if (!result.allowed) return "denied";
   return result.patch.length > 0 ? "patched" : "allowed";
 }

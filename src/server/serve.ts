@@ -9,7 +9,9 @@ import {
   withKubeVersion,
   type StsguardConfig,
 } from "../config/config.js";
+import { fixedConfig, watchConfigFile, type LiveConfig } from "../config/reload.js";
 import { ConfigError } from "../errors.js";
+import { createStaticNamespaceSource, type NamespaceSource } from "../namespaces/source.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
 import type { KubeVersion, StatefulSetSummary } from "../policy/index.js";
@@ -72,21 +74,43 @@ export async function runServe(
   const opened = await openSource(settings, environment, fileConfig, logger, metrics);
   source = opened.source;
   let running: RunningServer;
+  let liveConfig: (LiveConfig & { close?: () => void }) | null = null;
   try {
-    const config = withKubeVersion(fileConfig, opened.kubeVersion);
+    // Precedence of the Kubernetes version: --kube-version, then the file (as it is now, after
+    // any reload), then what the API server said at start.
+    const prepare = (config: StsguardConfig): StsguardConfig =>
+      withKubeVersion(config, settings.kubeVersion ?? config.kubeVersion ?? opened.kubeVersion);
+    liveConfig = settings.configFile
+      ? await watchConfigFile({
+          path: resolve(environment.cwd, settings.configFile),
+          logger,
+          prepare,
+          onReload: (event) => {
+            metrics.observeConfigReload(event.outcome);
+            if (event.config)
+              metrics.setActiveConfig(event.hash, event.config.guardrails.exemptions);
+          },
+        })
+      : fixedConfig(prepare(fileConfig));
+    const config = liveConfig.current();
     logger.info(
       {
         kubeVersion: `${opened.kubeVersion.major}.${opened.kubeVersion.minor}`,
         kubeVersionFrom: opened.kubeVersionFrom,
         onLookupFailure: config.onLookupFailure,
         config: settings.configFile ?? "defaults",
+        hash: liveConfig.hash(),
+        mode: config.guardrails.mode,
+        namespaceRules: config.guardrails.namespaces.length,
+        exemptions: config.guardrails.exemptions.map((e) => e.name),
       },
       "policy configured",
     );
     const tls = await selectTls(settings, environment.cwd, logger);
     running = await startServer({
       source,
-      config,
+      namespaces: opened.namespaces,
+      config: liveConfig,
       logger,
       metrics,
       tls: tls.source,
@@ -98,7 +122,8 @@ export async function runServe(
       describeStart(running, tls.devCaFile, environment.cwd, opened.statefulSets, config),
     );
   } catch (error: unknown) {
-    await source.close();
+    liveConfig?.close?.();
+    await Promise.all([source.close(), opened.namespaces.close()]);
     throw error;
   }
   const signal = await environment.stopRequested;
@@ -106,12 +131,15 @@ export async function runServe(
   try {
     await running.close();
   } finally {
-    await source.close();
+    liveConfig.close?.();
+    await Promise.all([source.close(), opened.namespaces.close()]);
   }
 }
 
 interface OpenedSource {
   readonly source: StatefulSetSource;
+  /** Namespace labels: Namespace objects among the manifests, or a cache of the cluster's. */
+  readonly namespaces: NamespaceSource;
   readonly kubeVersion: KubeVersion;
   readonly kubeVersionFrom: "--kube-version" | "config file" | "API server" | "default";
   /** Known StatefulSets, for the banner's example; empty for a cluster. */
@@ -138,16 +166,23 @@ async function openSource(
     });
     return {
       source,
+      namespaces: createStaticNamespaceSource(source.namespaces),
       statefulSets: source.statefulSets,
       ...(configured ?? { kubeVersion: DEFAULT_KUBE_VERSION, kubeVersionFrom: "default" }),
     };
   }
   // Loaded only for a cluster: @kubernetes/client-node alone is ~20 MB of heap, which an
   // offline server would carry (and the garbage collector walk) for nothing.
-  const [{ loadKubeConfig }, { createClusterSource }, { fetchKubeVersion }] = await Promise.all([
+  const [
+    { loadKubeConfig },
+    { createClusterSource },
+    { fetchKubeVersion },
+    { createNamespaceCache },
+  ] = await Promise.all([
     import("../kube/client.js"),
     import("../kube/cluster-source.js"),
     import("../kube/server-version.js"),
+    import("../kube/namespace-cache.js"),
   ]);
   let kubeConfig;
   try {
@@ -179,7 +214,18 @@ async function openSource(
       logger.error({ err: error }, "StatefulSet cache failed to start");
     },
   );
-  return { source, statefulSets: [], ...version };
+  // Labels only, for namespace rules and exemptions that select by label, and the mode label.
+  const namespaces = createNamespaceCache({ kubeConfig, logger, metrics: metrics.clusterSource });
+  namespaces.start().then(
+    () => {
+      if (namespaces.isReady())
+        logger.info({ namespaces: namespaces.count() }, "namespace cache synced");
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, "namespace cache failed to start");
+    },
+  );
+  return { source, namespaces, statefulSets: [], ...version };
 }
 
 async function selectTls(

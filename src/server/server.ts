@@ -3,6 +3,8 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { StsguardConfig } from "../config/config.js";
+import { fixedConfig, type LiveConfig } from "../config/reload.js";
+import type { NamespaceSource } from "../namespaces/source.js";
 import { ConfigError } from "../errors.js";
 import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
 import type { StatefulSetSource } from "../statefulsets/source.js";
@@ -17,7 +19,10 @@ export type TlsSource =
 
 export interface WebhookServerDeps {
   readonly source: StatefulSetSource;
-  readonly config: StsguardConfig;
+  /** A fixed configuration, or one that reloads (src/config/reload.ts). */
+  readonly config: StsguardConfig | LiveConfig;
+  /** Namespace labels, for namespace rules and exemptions that select by label. */
+  readonly namespaces?: NamespaceSource;
   readonly logger: Logger;
   /** Default 3 MiB; a larger body gets 413. */
   readonly maxBodyBytes?: number;
@@ -71,19 +76,23 @@ const HEADERS_TIMEOUT_MS = 15_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): WebhookServer {
-  const { source, config, logger } = deps;
+  const { source, logger } = deps;
+  const config = "current" in deps.config ? deps.config : fixedConfig(deps.config);
   let closing = false;
   const metrics = deps.metrics ?? createMetrics({ isSourceReady: () => source.isReady() });
+  metrics.setActiveConfig(config.hash(), config.current().guardrails.exemptions);
   const health = createHealthApp({
     logger,
     metrics,
     notReadyReason: () => {
       if (closing) return "shutting down";
-      return source.isReady() ? null : "the StatefulSet source has not synced yet";
+      if (!source.isReady()) return "the StatefulSet source has not synced yet";
+      return deps.namespaces?.isReady() === false ? "the namespace cache has not synced yet" : null;
     },
   });
   const handleAdmission = createAdmissionHandler({
     source,
+    ...(deps.namespaces ? { namespaces: deps.namespaces } : {}),
     config,
     logger,
     metrics,

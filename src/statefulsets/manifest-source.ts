@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { ConfigError } from "../errors.js";
 import { readManifests, type InputProblem } from "../manifests/read.js";
+import { summarizeNamespace, type NamespaceSummary } from "../namespaces/source.js";
 import {
   summarizePerPodService,
   summarizeService,
@@ -22,6 +23,8 @@ export interface ManifestSourceOptions {
 /** A fixed source that also says what it holds (the start banner's example uses it). */
 export interface ManifestSource extends StatefulSetSource {
   readonly statefulSets: readonly StatefulSetSummary[];
+  /** Namespace objects among the manifests: their labels select namespace rules and exemptions. */
+  readonly namespaces: readonly NamespaceSummary[];
 }
 
 /**
@@ -48,9 +51,12 @@ export async function createManifestSource(
   const statefulSets: StatefulSetSummary[] = [];
   const services: PerPodServiceSummary[] = [];
   const allServices: ServiceSummary[] = [];
+  const namespaces: NamespaceSummary[] = [];
   for (const { object } of documents) {
     const anyService = summarizeService(object, defaultNamespace);
     if (anyService) allServices.push(anyService);
+    const namespace = summarizeNamespace(object);
+    if (namespace) namespaces.push(namespace);
     const sts = summarizeStatefulSet(object, defaultNamespace);
     if (sts) statefulSets.push(sts);
     const service = summarizePerPodService(object, defaultNamespace);
@@ -62,6 +68,7 @@ export async function createManifestSource(
       files: new Set(documents.map((d) => d.file)).size,
       statefulSets: statefulSets.map((s) => `${s.namespace}/${s.name}`),
       perPodServices: services.length,
+      namespaces: namespaces.map((ns) => ns.name),
     },
     "read StatefulSets from manifests",
   );
@@ -71,7 +78,11 @@ export async function createManifestSource(
       "no StatefulSet in the manifests: every per-pod Service will get statefulset-not-found",
     );
   }
-  return { ...createStaticSource(statefulSets, services, allServices), statefulSets };
+  return {
+    ...createStaticSource(statefulSets, services, allServices),
+    statefulSets,
+    namespaces,
+  };
 }
 
 function formatProblem(problem: InputProblem): string {

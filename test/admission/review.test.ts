@@ -85,6 +85,7 @@ describe("parseReview", () => {
       operation: "UPDATE",
       dryRun: false,
     });
+    expect(request.userInfo.username).not.toBe("");
   });
 
   it("reads a DELETE, whose object is null", () => {
@@ -104,6 +105,9 @@ describe("toReviewResponse", () => {
     findings: [],
     subject: "service",
     lookupFailure: null,
+    guardMode: "enforce",
+    exemptions: [],
+    monitored: null,
   };
   const patch = [{ op: "add" as const, path: "/metadata/labels/stsguard.io~1ordinal", value: "0" }];
 

@@ -34,6 +34,17 @@ describe("README", () => {
     expect(config.onLookupFailure).toBe("deny");
   });
 
+  it("shows a guardrail configuration example that the real parser accepts as written", () => {
+    const section = readme.split("## Configuration")[1] ?? "";
+    const example = section.split("```yaml\n")[2]?.split("```")[0] ?? "";
+    const config = parseConfig(example, "README.md");
+    expect(config.guardrails.namespaces).toHaveLength(2);
+    expect(config.guardrails.exemptions.map((e) => e.name)).toEqual(["kafka-migration"]);
+    const rollout = readme.split("## Rolling out stsguard")[1] ?? "";
+    const exemption = rollout.split("```yaml\n")[1]?.split("```")[0] ?? "";
+    expect(parseConfig(exemption, "README.md").guardrails.exemptions).toHaveLength(1);
+  });
+
   it("lets CI run exactly the README's test command", () => {
     const ciScript = readFileSync(path.join(repoRoot, ".ci/run"), "utf8");
     expect(ciScript).toMatch(/^npm ci\b/m);

@@ -105,12 +105,11 @@ describe("decide: every mode × outcome", () => {
     expect(decision.findings).toEqual([ERROR]);
   });
 
-  it("monitor reports errors as warnings too (for check), but shows nothing at admission", () => {
+  it("monitor shows nothing, but keeps what enforce would have done for logs and metrics", () => {
     const decision = decide([ERROR], subject(), config("mode: monitor"), NOW);
-    expect(decision.reported[0]?.message).toContain(
-      "would have been denied (namespace kafka is in monitor mode)",
-    );
+    expect(decision.reported).toEqual([]);
     expect(decision.showWarnings).toBe(false);
+    expect(decision.findings).toEqual([ERROR]);
     expect(decision.outcome).toBe("denied");
   });
 

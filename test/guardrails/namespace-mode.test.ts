@@ -79,7 +79,8 @@ describe("namespaceMode", () => {
     expect(namespaceMode(ns, labels, CONFIG)).toEqual({ mode, source, unevaluatedRules: [] });
   });
 
-  it("skips label rules when the labels are unknown, and says which", () => {
+  it("with unknown labels, takes the strictest mode a label rule might give, and says which", () => {
+    // Rule 1 (monitor) might match; the default is stricter.
     expect(namespaceMode("play", null, CONFIG)).toEqual({
       mode: "enforce",
       source: "mode",
@@ -87,6 +88,25 @@ describe("namespaceMode", () => {
     });
     // A name rule still decides without labels.
     expect(namespaceMode("team-a", null, CONFIG).mode).toBe("warn");
+    const lenientDefault = parseConfig(
+      `
+mode: monitor
+namespaces:
+  - selector: {matchLabels: {env: prod}}
+    mode: enforce
+  - names: ["team-*"]
+    mode: warn
+`,
+      "stsguard.yaml",
+    );
+    // Never more lenient than it could be: the prod rule might match.
+    expect(namespaceMode("team-x", null, lenientDefault)).toEqual({
+      mode: "enforce",
+      source: "namespaces[0] (labels unknown: the strictest rule that might match)",
+      unevaluatedRules: ["namespaces[0]"],
+    });
+    expect(namespaceMode("team-x", {}, lenientDefault).mode).toBe("warn");
+    expect(namespaceMode("team-x", { env: "prod" }, lenientDefault).mode).toBe("enforce");
   });
 
   describe("the <prefix>/mode label", () => {

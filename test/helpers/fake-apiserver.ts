@@ -355,6 +355,11 @@ export class FakeApiServer {
     );
   }
 
+  /** GETs (not watches) of exactly `path`, e.g. `/api/v1/namespaces/demo` (cluster-scoped reads). */
+  getRequests(path: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === "GET" && !r.watch && r.path === path);
+  }
+
   /** Creates, updates, patches and deletes, optionally of one resource. */
   writeRequests(resource?: FakeResource): RecordedRequest[] {
     return this.requests.filter(

@@ -302,13 +302,13 @@ describe("health, readiness and metrics", () => {
     const metrics = await requestHttp(server.metricsPort ?? 0, "/metrics");
     expect(metrics.status).toBe(200);
     expect(metrics.text).toMatch(
-      /stsguard_admission_requests_total\{endpoint="mutate",decision="patched"\} [1-9]/,
+      /stsguard_admission_requests_total\{endpoint="mutate",decision="patched",mode="enforce"\} [1-9]/,
     );
     expect(metrics.text).toMatch(
       /stsguard_admission_findings_total\{endpoint="validate",rule="ordinal-out-of-range",severity="error"\} [1-9]/,
     );
     expect(metrics.text).toMatch(
-      /stsguard_admission_requests_total\{endpoint="validate",decision="rejected"\} [1-9]/,
+      /stsguard_admission_requests_total\{endpoint="validate",decision="rejected",mode="none"\} [1-9]/,
     );
     expect(metrics.text).toMatch(
       /stsguard_admission_duration_seconds_count\{endpoint="mutate"\} [1-9]/,

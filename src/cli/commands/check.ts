@@ -25,6 +25,9 @@ export function checkCommand(io: CliIo, setExitCode: SetExitCode): Command {
     .description(
       "Check per-pod StatefulSet Services in manifests: files, directories (recursively: " +
         ".yaml, .yml, .json) and - for standard input.\n" +
+        "Namespace modes and exemptions apply as in the webhook: in warn namespaces errors are\n" +
+        "reported as warnings (they would not be denied); monitor and off namespaces report\n" +
+        "nothing. Namespace labels come from Namespace objects among the inputs.\n" +
         "Exit status: 0 clean, 1 errors (or warnings with --strict), 2 usage or input errors.",
     )
     .argument("<paths...>", "manifest files, directories, or - for standard input")
@@ -49,6 +52,8 @@ async function runCheck(paths: readonly string[], flags: CheckFlags, io: CliIo):
       config: setup.config.policy,
       defaultNamespace: flags.namespace,
       resolver: createStatefulSetResolver(read.documents, flags.namespace, setup.cluster?.source),
+      guardrails: setup.config,
+      now: new Date(),
     });
     const problems = [...read.problems, ...report.problems];
     io.stdout.write(await render(flags.output, report, problems, setup.config.policy, io));

@@ -1,0 +1,137 @@
+// The built `stsguard serve` against a cluster (the local list/watch API server): namespace
+// labels come from the namespace cache, and a namespace relabelled from sandbox to prod moves
+// from warn to enforce while the server runs.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliPath, makeTempDir, runBuiltCli } from "../cli/built-cli.js";
+import { FakeApiServer } from "../helpers/fake-apiserver.js";
+import { aService, aStatefulSet } from "../helpers/objects.js";
+import { waitFor } from "../helpers/wait-for.js";
+import { postJson, requestHttp } from "../server/https-client.js";
+
+const CONFIG = `
+mode: enforce
+namespaces:
+  - selector: {matchLabels: {env: sandbox}}
+    mode: warn
+`;
+
+function kubeconfig(server: string): string {
+  return `apiVersion: v1
+kind: Config
+clusters:
+  - name: fake
+    cluster: {server: "${server}", insecure-skip-tls-verify: true}
+users:
+  - name: webhook
+    user: {token: test-token}
+contexts:
+  - name: fake
+    context: {cluster: fake, user: webhook}
+current-context: fake
+`;
+}
+
+const namespace = (labels: Record<string, string>) => ({
+  apiVersion: "v1",
+  kind: "Namespace",
+  metadata: { name: "demo", labels },
+});
+
+describe("serve against a cluster: modes from namespace labels", () => {
+  let fake: FakeApiServer;
+  let temp: { dir: string; remove: () => Promise<void> };
+  let child: ChildProcess;
+  let stderr = "";
+  let port = 0;
+  let metricsPort = 0;
+  let ca = "";
+
+  beforeAll(async () => {
+    await runBuiltCli(["--version"]);
+    fake = await FakeApiServer.start();
+    fake.setVersion({ major: "1", minor: "30", gitVersion: "v1.30.2" });
+    fake.apply("namespaces", namespace({ env: "sandbox" }));
+    fake.apply("statefulsets", aStatefulSet({ name: "web", replicas: 2 }));
+    temp = await makeTempDir("serve-cluster-");
+    await writeFile(path.join(temp.dir, "kubeconfig.yaml"), kubeconfig(fake.url));
+    await writeFile(path.join(temp.dir, "config.yaml"), CONFIG);
+    await mkdir(path.join(temp.dir, "home"));
+    child = spawn(
+      process.execPath,
+      [
+        cliPath,
+        "serve",
+        "--kubeconfig",
+        "kubeconfig.yaml",
+        "--config",
+        "config.yaml",
+        "--host",
+        "127.0.0.1",
+      ],
+      {
+        cwd: temp.dir,
+        env: {
+          PATH: process.env["PATH"] ?? "",
+          HOME: path.join(temp.dir, "home"),
+          STSGUARD_PORT: "0",
+          STSGUARD_METRICS_PORT: "0",
+        },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    await waitFor("the start banner", () => /Stop with Ctrl-C/.test(stderr), 20_000);
+    port = Number(/stsguard webhook: https:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]);
+    metricsPort = Number(/metrics: +http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stderr)?.[1]);
+    ca = await readFile(path.join(temp.dir, "certs", "ca.crt"), "utf8");
+    await waitFor(
+      "readiness",
+      async () => (await requestHttp(metricsPort, "/readyz")).status === 200,
+      10_000,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await fake.close();
+    await temp.remove();
+  });
+
+  const validate = async () => {
+    const answer = await postJson(port, ca, "/validate", {
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      request: {
+        uid: "cluster",
+        kind: { group: "", version: "v1", kind: "Service" },
+        namespace: "demo",
+        name: "web-5",
+        operation: "CREATE",
+        userInfo: { username: "alice", groups: [] },
+        object: aService({ podName: "web-5" }),
+      },
+    });
+    return (answer.json as { response: { allowed: boolean; warnings?: string[] } }).response;
+  };
+
+  it("watches Namespaces, and is ready once they are listed", () => {
+    expect(fake.watchRequests("namespaces").length).toBeGreaterThan(0);
+  });
+
+  it("warns in a namespace labelled sandbox", async () => {
+    const response = await validate();
+    expect(response.allowed).toBe(true);
+    expect(response.warnings?.[0]).toMatch(
+      /^ordinal-out-of-range: would have been denied \(namespace demo is in warn mode\)/,
+    );
+  });
+
+  it("denies once the namespace is relabelled prod, without a restart", async () => {
+    fake.apply("namespaces", namespace({ env: "prod" }));
+    await waitFor("the relabel", async () => !(await validate()).allowed, 5_000);
+    expect(child.exitCode).toBeNull();
+  });
+});
