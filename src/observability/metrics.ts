@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Exemption, Mode } from "../guardrails/index.js";
+import type { FindingCount } from "../cluster-findings/count.js";
 import type { ClusterSourceMetrics } from "../kube/cluster-source.js";
 import type { Finding } from "../policy/index.js";
 
@@ -10,6 +11,11 @@ export type AdmissionEndpoint = "mutate" | "validate";
 export interface MetricsOptions {
   /** Backs `stsguard_statefulset_source_ready`, read at scrape time. */
   readonly isSourceReady: () => boolean;
+  /**
+   * Current findings in the cluster from the caches, read at scrape time; null (or absent) when
+   * there is no synced cluster cache (e.g. `serve --manifests`): the gauge then has no samples.
+   */
+  readonly readClusterFindings?: () => readonly FindingCount[] | null;
   /** Process metrics (CPU, memory, event loop lag); off in tests that start many servers. */
   readonly defaultMetrics?: boolean;
 }
@@ -31,6 +37,8 @@ export interface WebhookMetrics {
   observeConfigReload(outcome: "applied" | "rejected"): void;
   /** The configuration now answering: its hash, and when each exemption expires. */
   setActiveConfig(hash: string, exemptions: readonly Exemption[]): void;
+  /** The serving certificate's notAfter, in seconds since the epoch, whenever one is installed. */
+  setTlsCertificateExpiry(epochSeconds: number): void;
   /** Counters for the cluster source's watches and live reads. */
   readonly clusterSource: ClusterSourceMetrics;
 }
@@ -74,6 +82,25 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     help: "Certificate reloads after the TLS files changed, by outcome (applied or rejected).",
     labelNames: ["outcome"] as const,
     registers: [registry],
+  });
+  const tlsExpiry = new Gauge({
+    name: "stsguard_tls_certificate_expiry_timestamp_seconds",
+    help: "When the serving certificate in use expires (notAfter), in seconds since the epoch.",
+    registers: [registry],
+  });
+  new Gauge({
+    name: "stsguard_cluster_findings",
+    help:
+      "Findings in the cluster now, from the webhook's caches, by rule and severity (after " +
+      "exemptions; namespaces in mode off not counted). Computed at scrape time.",
+    labelNames: ["rule", "severity"] as const,
+    registers: [registry],
+    collect(): void {
+      this.reset();
+      for (const { rule, severity, count } of options.readClusterFindings?.() ?? []) {
+        this.set({ rule, severity }, count);
+      }
+    },
   });
   const watchRestarts = new Counter({
     name: "stsguard_watch_restarts_total",
@@ -163,6 +190,9 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
       for (const { name, expiresAt } of exemptions) {
         if (expiresAt !== null) exemptionExpiry.set({ exemption: name }, expiresAt / 1000);
       }
+    },
+    setTlsCertificateExpiry(epochSeconds): void {
+      tlsExpiry.set(epochSeconds);
     },
     clusterSource: {
       recordWatchRestart: (resource, reason) => {

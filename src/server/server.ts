@@ -10,7 +10,13 @@ import { createMetrics, type WebhookMetrics } from "../observability/metrics.js"
 import type { StatefulSetSource } from "../statefulsets/source.js";
 import { createAdmissionHandler, DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
 import { createHealthApp } from "./health-app.js";
-import { TLS_SERVER_OPTIONS, watchTlsFiles, type TlsWatcher } from "./tls.js";
+import {
+  TLS_SERVER_OPTIONS,
+  readCertificateExpiry,
+  toEpochSeconds,
+  watchTlsFiles,
+  type TlsWatcher,
+} from "./tls.js";
 
 /** PEM text given directly (tests, benchmarks), or files watched and reloaded when they change. */
 export type TlsSource =
@@ -148,9 +154,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       onReload: (event) => {
         web.metrics.observeTlsReload(event.outcome);
       },
+      onServing: (pair) => {
+        web.metrics.setTlsCertificateExpiry(toEpochSeconds(pair.validTo));
+      },
       ...(tls.pollIntervalMs === undefined ? {} : { pollIntervalMs: tls.pollIntervalMs }),
     });
   }
+  if ("cert" in tls) web.metrics.setTlsCertificateExpiry(readCertificateExpiry(tls.cert));
   const metricsPort = options.metricsPort ?? null;
   let port: number;
   let boundMetricsPort: number | null = null;
