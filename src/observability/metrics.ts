@@ -145,6 +145,23 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     registers: [registry],
   });
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  // Series that alerts rate() over exist from the start, at zero, instead of appearing with
+  // their first increment (an absent series and a zero one read differently in PromQL).
+  for (const endpoint of ["mutate", "validate"]) {
+    for (const decision of ["allowed", "patched", "denied", "rejected", "error"]) {
+      requests.inc({ endpoint, decision }, 0);
+    }
+  }
+  for (const resource of ["statefulsets", "services"]) {
+    for (const reason of ["server-closed", "silent", "gone", "failed"]) {
+      watchRestarts.inc({ resource, reason }, 0);
+    }
+  }
+  for (const what of ["statefulset", "services"]) {
+    for (const outcome of ["found", "not-found", "listed", "unavailable"]) {
+      liveReads.inc({ what, outcome }, 0);
+    }
+  }
 
   // Label sets are resolved to children once and kept: prom-client hashes the labels on every
   // inc() otherwise, which is a noticeable part of a sub-millisecond admission.
