@@ -5,6 +5,7 @@
  * that does not exist.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
@@ -15,7 +16,7 @@ import { renderKubeconfig } from "../helpers/kubeconfig.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { seedAuditCluster } from "../audit/audit-cluster.js";
 import { requestHttp } from "../server/https-client.js";
-import { findByKind, renderChart } from "./helm.js";
+import { CHART_DIR, findByKind, renderChart } from "./helm.js";
 
 /** Metrics an alert may use that stsguard does not export: the API server's own. */
 const EXTERNAL_METRICS = new Set(["apiserver_admission_webhook_rejection_count"]);
@@ -64,7 +65,9 @@ describe("PrometheusRule alerts", () => {
       "StsguardPerPodServiceFindings",
       "StsguardWebhookUnreachable",
     ]);
+    const readme = readFileSync(path.join(CHART_DIR, "README.md"), "utf8");
     for (const rule of rules) {
+      expect(readme).toContain(`\n### ${rule.alert}\n`);
       expect(rule.annotations["runbook_url"]).toMatch(
         new RegExp(`charts/stsguard/README\\.md#${rule.alert.toLowerCase()}$`),
       );
