@@ -144,7 +144,7 @@ describe("stsguard audit (built CLI against a fake API server)", () => {
       "ns-3/app-1\n  warning  governing-service  StatefulSet ns-3/app-1 names governing Service app-1",
     );
     expect(stdout.trimEnd().split("\n").at(-1)).toBe(
-      `3 errors, 4 warnings in ${PER_POD_SERVICES} per-pod Services in ${STATEFULSETS + PER_POD_SERVICES} objects; 1 fixable with \`stsguard fix\`.`,
+      `3 errors, 4 warnings in ${PER_POD_SERVICES} per-pod Services in ${STATEFULSETS + PER_POD_SERVICES} objects.`,
     );
   });
 

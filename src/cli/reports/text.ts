@@ -56,7 +56,8 @@ function summarize(report: CheckReport, paint: (style: Style, text: string) => s
   const { objects, perPodServices, errors, warnings } = report.summary;
   const scope = `${pluralize(perPodServices, "per-pod Service")} in ${pluralize(objects, "object")}`;
   if (errors === 0 && warnings === 0) return paint("green", `No problems: ${scope} checked.`);
-  const fixable = report.findings.filter((f) => f.fixable).length;
+  // `stsguard fix` edits files: no hint for audit, whose findings are in the cluster.
+  const fixable = report.findings.filter((f) => f.fixable && !isObjectPlace(f)).length;
   const counts = `${pluralize(errors, "error")}, ${pluralize(warnings, "warning")}`;
   const hint = fixable > 0 ? `; ${fixable} fixable with \`stsguard fix\`` : "";
   return paint("bold", `${paint(errors > 0 ? "red" : "yellow", counts)} in ${scope}${hint}.`);
