@@ -10,16 +10,19 @@ import {
 } from "../guardrails/index.js";
 import type { NamespaceSource } from "../namespaces/source.js";
 import {
+  evaluateGoverningService,
   evaluateService,
   evaluateStatefulSetChange,
   formatFinding,
   hasOrdinal,
+  needsGoverningService,
   parsePodTarget,
   readPodNameSelector,
   summarizeStatefulSet,
   withReplicas,
   type Finding,
   type RuleId,
+  type ServiceLookup,
   type StatefulSetLookup,
   type StatefulSetSummary,
 } from "../policy/index.js";
@@ -293,7 +296,43 @@ async function admitStatefulSet(
   if (!next) return IGNORED;
   const previous =
     request.operation === "UPDATE" ? summarizeStatefulSet(request.oldObject, namespace) : null;
-  return checkOrphans("statefulset", next, previous, deps, guard);
+  const [orphans, governing] = await Promise.all([
+    checkOrphans("statefulset", next, previous, deps, guard),
+    checkGoverningService(next, deps),
+  ]);
+  if (governing.length === 0) return orphans;
+  const decision = decideFor(guard, governing, "StatefulSet", next.name, next.name, deps.config);
+  if (orphans.subject === "ignored") return toVerdict("statefulset", decision, null);
+  return {
+    ...orphans,
+    findings: [...decision.findings, ...orphans.findings],
+    warnings: decision.showWarnings
+      ? toWarnings([...decision.reported.map(formatFinding), ...orphans.warnings])
+      : orphans.warnings,
+  };
+}
+
+/**
+ * `governing-service` at admission is a warning whatever its configured severity: Helm and
+ * kubectl may create the Service after the StatefulSet. A lookup that fails gives no warning
+ * (the pods run either way; `audit` and the findings gauge report it later).
+ */
+async function checkGoverningService(sts: StatefulSetSummary, deps: AdmitDeps): Promise<Finding[]> {
+  const policy = deps.config.policy;
+  if (policy.severities["governing-service"] === "off") return [];
+  let lookup: ServiceLookup = { status: "not-found" };
+  if (needsGoverningService(sts, policy)) {
+    try {
+      lookup = await deps.source.lookupService(sts.namespace, sts.serviceName);
+    } catch (error: unknown) {
+      if (!(error instanceof LookupError)) throw error;
+      lookup = { status: "unavailable", reason: error.message };
+    }
+  }
+  return evaluateGoverningService(sts, lookup, policy).map((f) => ({
+    ...f,
+    severity: "warning",
+  }));
 }
 
 /** A Scale carries no ordinals: the StatefulSet's start comes from the source. */

@@ -8,9 +8,11 @@ import {
 import type { InputProblem, ManifestDocument, SourcePosition } from "../manifests/read.js";
 import { summarizeNamespace } from "../namespaces/source.js";
 import {
+  evaluateGoverningService,
   evaluateService,
   evaluateStatefulSetApiVersion,
   evaluateStatefulSetChange,
+  needsGoverningService,
   parsePodTarget,
   readPodNameSelector,
   summarizeStatefulSet,
@@ -18,12 +20,16 @@ import {
   type FindingSeverity,
   type PolicyConfig,
   type RuleId,
+  type ServiceLookup,
   type StatefulSetLookup,
 } from "../policy/index.js";
 import { readMap } from "../policy/raw-object.js";
 import type { StatefulSetResolver } from "./statefulset-resolver.js";
 
-/** One finding placed in a file; the `--output json` shape (docs/cli-output.md). */
+/**
+ * One finding placed in a file; the `--output json` shape (docs/cli-output.md). `audit` places
+ * findings at an object instead: `file` is `namespace/name` and `line` is 0 (see isObjectPlace).
+ */
 export interface ReportFinding {
   readonly rule: RuleId;
   readonly severity: FindingSeverity;
@@ -46,6 +52,20 @@ export interface CheckedObject {
   readonly line: number;
   readonly column: number;
   readonly findings: readonly ReportFinding[];
+}
+
+/** A finding or object of `audit`: placed at `namespace/name` (its `file`), not in a file. */
+export function isObjectPlace(place: { readonly line: number }): boolean {
+  return place.line === 0;
+}
+
+/** `file:line:column`, or `namespace/name` for `audit`. */
+export function formatPlace(place: {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}): string {
+  return isObjectPlace(place) ? place.file : `${place.file}:${place.line}:${place.column}`;
 }
 
 export interface CheckSummary {
@@ -106,7 +126,7 @@ export async function checkManifests(
     } else if (doc.kind === "StatefulSet") {
       const result = await checkStatefulSet(doc, options, labels, guard);
       if (result.checked) checked.push(result.checked);
-      if (result.problem) problems.push(result.problem);
+      problems.push(...result.problems);
     }
   }
   const findings = checked.flatMap((c) => c.findings);
@@ -244,37 +264,44 @@ async function checkStatefulSet(
   options: CheckOptions,
   labels: Labels | null,
   guard: Guard,
-): Promise<{ checked?: CheckedObject; problem?: InputProblem }> {
+): Promise<{ checked?: CheckedObject; problems: InputProblem[] }> {
   const sts = summarizeStatefulSet(doc.object, options.defaultNamespace);
-  if (!sts) return {};
+  if (!sts) return { problems: [] };
+  const problems: InputProblem[] = [];
+  const problem = (severity: "error" | "warning", message: string): InputProblem => ({
+    file: doc.file,
+    ...doc.locate(["metadata", "name"], "value"),
+    severity,
+    message: `StatefulSet ${sts.namespace}/${sts.name}: ${message}`,
+  });
+  const findings: Finding[] = [
+    ...evaluateStatefulSetApiVersion(doc.object, options.defaultNamespace, options.config).findings,
+  ];
   try {
     const services = await options.resolver.perPodServices(sts.namespace, sts.name);
-    const findings = guard(
-      [
-        ...evaluateStatefulSetApiVersion(doc.object, options.defaultNamespace, options.config)
-          .findings,
-        ...evaluateStatefulSetChange(sts, services, options.config),
-      ],
-      {
-        kind: "StatefulSet",
-        namespace: sts.namespace,
-        name: sts.name,
-        statefulSet: sts.name,
-        namespaceLabels: labels,
-        user: null,
-      },
-    );
-    return findings.length > 0 ? { checked: toCheckedObject(doc, findings) } : {};
+    findings.push(...evaluateStatefulSetChange(sts, services, options.config));
   } catch (error: unknown) {
-    return {
-      problem: {
-        file: doc.file,
-        ...doc.locate(["metadata", "name"], "value"),
-        severity: "error",
-        message: `StatefulSet ${sts.namespace}/${sts.name}: ${(error as Error).message}`,
-      },
-    };
+    problems.push(problem("error", (error as Error).message));
   }
+  const governing: ServiceLookup = needsGoverningService(sts, options.config)
+    ? await options.resolver.lookupService(sts.namespace, sts.serviceName)
+    : { status: "not-found" };
+  if (governing.status === "unresolved") {
+    // Not a finding: the Service may well exist where the inputs do not show it.
+    problems.push(problem("warning", `governing-service not checked: ${governing.reason}`));
+  } else if (governing.status === "unavailable") {
+    problems.push(problem("error", governing.reason));
+  }
+  findings.push(...evaluateGoverningService(sts, governing, options.config));
+  const reported = guard(findings, {
+    kind: "StatefulSet",
+    namespace: sts.namespace,
+    name: sts.name,
+    statefulSet: sts.name,
+    namespaceLabels: labels,
+    user: null,
+  });
+  return reported.length > 0 ? { checked: toCheckedObject(doc, reported), problems } : { problems };
 }
 
 function toCheckedObject(doc: ManifestDocument, findings: readonly Finding[]): CheckedObject {

@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { loadKubeConfig } from "../kube/client.js";
+import { loadKubeConfig, type KubeConfig } from "../kube/client.js";
 import { createClusterSource } from "../kube/cluster-source.js";
 import { fetchKubeVersion } from "../kube/server-version.js";
 import type { KubeVersion } from "../policy/types.js";
@@ -14,6 +14,8 @@ export interface ClusterRequest {
 /** `--cluster`: live reads only (no watches), for the names the manifests lack. */
 export interface ClusterConnection {
   readonly source: StatefulSetSource;
+  /** The loaded kubeconfig (in-cluster or file), for front-ends that speak to the API themselves. */
+  readonly kubeConfig: KubeConfig;
   /** Throws LookupError when the API server cannot tell. */
   readKubeVersion(): Promise<KubeVersion>;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export function connectCluster(request: ClusterRequest): ClusterConnection {
   const source = createClusterSource({ kubeConfig, logger: pino({ level: "silent" }) });
   return {
     source,
+    kubeConfig,
     readKubeVersion: () => fetchKubeVersion(kubeConfig),
     close: () => source.close(),
   };

@@ -86,6 +86,16 @@ export const RULE_DOCS: readonly RuleDoc[] = [
       "template's labels); from apps/v1beta1 also set spec.updateStrategy.type: OnDelete to keep " +
       "its default. stsguard fix changes apiVersion when nothing else needs to change.",
   },
+  {
+    id: "governing-service",
+    short: "A StatefulSet's governing Service gives its pods no per-pod DNS names",
+    full:
+      "Cluster DNS publishes <pod>.<serviceName>.<namespace>.svc only when spec.serviceName names " +
+      "a headless Service (clusterIP: None) in the StatefulSet's namespace whose selector matches " +
+      "the pod template's labels. A warning by default: Helm and kubectl may create the Service " +
+      "after the StatefulSet.",
+    help: "Create a headless Service named spec.serviceName whose selector matches spec.template.metadata.labels.",
+  },
 ];
 
 export function findRuleDoc(id: RuleId): RuleDoc {

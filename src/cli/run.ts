@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { StsguardError, UsageError } from "../errors.js";
+import { auditCommand } from "./commands/audit.js";
 import { checkCommand } from "./commands/check.js";
 import { certsCommand } from "./commands/certs.js";
 import { exportPoliciesCommand } from "./commands/export-policies.js";
@@ -25,6 +26,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   for (const command of [
     serveCommand(io, setExitCode),
     checkCommand(io, setExitCode),
+    auditCommand(io, setExitCode),
     fixCommand(io, setExitCode),
     generateCommand(io, setExitCode),
     certsCommand(io, setExitCode),

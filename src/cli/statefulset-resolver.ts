@@ -1,7 +1,9 @@
 import type { ManifestDocument } from "../manifests/read.js";
-import { summarizePerPodService, summarizeStatefulSet } from "../policy/index.js";
+import { summarizePerPodService, summarizeService, summarizeStatefulSet } from "../policy/index.js";
 import type {
   PerPodServiceSummary,
+  ServiceLookup,
+  ServiceSummary,
   StatefulSetLookup,
   StatefulSetSummary,
 } from "../policy/types.js";
@@ -16,6 +18,11 @@ export interface StatefulSetResolver {
   lookup(namespace: string, name: string): Promise<StatefulSetLookup>;
   /** Per-pod Services of a StatefulSet: those in the inputs plus, with a cluster, the live ones. */
   perPodServices(namespace: string, statefulSet: string): Promise<PerPodServiceSummary[]>;
+  /**
+   * A StatefulSet's governing Service: from the inputs, else from the cluster with `--cluster`.
+   * Without a cluster, a Service the inputs lack is `unresolved`, not missing.
+   */
+  lookupService(namespace: string, name: string): Promise<ServiceLookup>;
 }
 
 export function createStatefulSetResolver(
@@ -25,7 +32,18 @@ export function createStatefulSetResolver(
 ): StatefulSetResolver {
   const statefulSets = new Map<string, StatefulSetSummary>();
   const services = new Map<string, PerPodServiceSummary[]>();
+  const anyServices = new Map<string, ServiceSummary>();
+  const serviceNamespaces = new Map<string, string[]>();
   for (const doc of documents) {
+    const anyService = summarizeService(doc.object, defaultNamespace);
+    const anyKey = anyService && `${anyService.namespace}/${anyService.name}`;
+    if (anyService && anyKey && !anyServices.has(anyKey)) {
+      anyServices.set(anyKey, anyService);
+      serviceNamespaces.set(anyService.name, [
+        ...(serviceNamespaces.get(anyService.name) ?? []),
+        anyService.namespace,
+      ]);
+    }
     if (doc.kind === "StatefulSet") {
       const summary = summarizeStatefulSet(doc.object, defaultNamespace);
       // The first definition wins, as for duplicates reported by readManifests.
@@ -63,6 +81,24 @@ export function createStatefulSetResolver(
       const names = new Set(inFiles.map((s) => s.name));
       const inCluster = await live.perPodServices(namespace, statefulSet);
       return [...inFiles, ...inCluster.filter((s) => !names.has(s.name))];
+    },
+    async lookupService(namespace, name) {
+      const found = anyServices.get(`${namespace}/${name}`);
+      if (found) return { status: "found", service: found };
+      const elsewhere = serviceNamespaces.get(name) ?? [];
+      if (!live) {
+        return {
+          status: "unresolved",
+          reason:
+            `Service ${namespace}/${name} is not among the inputs` +
+            (elsewhere.length > 0
+              ? ` (one of that name is in namespace ${elsewhere.join(", ")})`
+              : "") +
+            `; pass it too, or use --cluster`,
+        };
+      }
+      const inCluster = await live.lookupService(namespace, name);
+      return inCluster.status === "not-found" ? { status: "not-found", elsewhere } : inCluster;
     },
   };
 }

@@ -46,6 +46,7 @@ export const DEFAULT_SEVERITIES: Readonly<Record<RuleId, Severity>> = Object.fre
   "selector-mismatch": "error",
   "orphaned-service": "warning",
   "removed-api-version": "error",
+  "governing-service": "warning",
 });
 
 export const defaultConfig: StsguardConfig = deepFreeze({

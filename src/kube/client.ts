@@ -204,13 +204,14 @@ export interface KubeTransport {
   getJson(path: string, query: KubeQuery, options?: KubeRequestOptions): Promise<KubeJsonResponse>;
   /**
    * A write (POST, PUT, PATCH, DELETE) with a JSON body sent as `contentType` (e.g.
-   * `application/apply-patch+yaml`: JSON is YAML); resolves with any HTTP status, as getJson.
+   * `application/apply-patch+yaml`: JSON is YAML), or none; resolves with any HTTP status, as
+   * getJson.
    */
   sendJson(
     method: KubeWriteMethod,
     path: string,
     query: KubeQuery,
-    body: KubeWriteBody,
+    body: KubeWriteBody | null,
     options?: KubeRequestOptions,
   ): Promise<KubeJsonResponse>;
   /**
@@ -257,7 +258,7 @@ export function createKubeTransport(
     path: string,
     query: KubeQuery,
     signal: AbortSignal,
-    write?: { method: KubeWriteMethod; body: KubeWriteBody },
+    write?: { method: KubeWriteMethod; body: KubeWriteBody | null },
   ): Promise<{ request: http.ClientRequest; response: http.IncomingMessage }> => {
     const url = new URL(server + path);
     for (const [key, value] of Object.entries(query)) {
@@ -268,7 +269,7 @@ export function createKubeTransport(
     await kubeConfig.applyToHTTPSOptions(options);
     signal.throwIfAborted();
     const send = url.protocol === "http:" ? http.request : https.request;
-    const payload = write ? Buffer.from(JSON.stringify(write.body.value), "utf8") : undefined;
+    const payload = write?.body ? Buffer.from(JSON.stringify(write.body.value), "utf8") : undefined;
     return await new Promise((resolve, reject) => {
       const request = send(url, {
         ...options,
@@ -277,7 +278,7 @@ export function createKubeTransport(
           ...toHeaderRecord(options.headers),
           Accept: "application/json",
           "User-Agent": "stsguard",
-          ...(write && payload
+          ...(write?.body && payload
             ? { "Content-Type": write.body.contentType, "Content-Length": payload.length }
             : {}),
         },
@@ -326,7 +327,7 @@ export function createKubeTransport(
     method: KubeWriteMethod,
     path: string,
     query: KubeQuery,
-    body: KubeWriteBody,
+    body: KubeWriteBody | null,
     options: KubeRequestOptions = {},
   ): Promise<KubeJsonResponse> =>
     runWithDeadline(`${method} ${server}${path}`, options, async (signal) => {

@@ -5,9 +5,11 @@
  */
 import type { Logger } from "pino";
 import { ConfigError, LookupError } from "../errors.js";
-import { summarizePerPodService, summarizeStatefulSet } from "../policy/index.js";
+import { summarizePerPodService, summarizeService, summarizeStatefulSet } from "../policy/index.js";
 import type {
   PerPodServiceSummary,
+  ServiceLookup,
+  ServiceSummary,
   StatefulSetLookup,
   StatefulSetSummary,
 } from "../policy/types.js";
@@ -76,6 +78,21 @@ export interface ClusterSourceHealth {
   readonly resourceVersions: { readonly statefulSets: string; readonly services: string };
 }
 
+/**
+ * One Service as the cache keeps it: every Service, since any may be a StatefulSet's governing
+ * Service (`governing-service`), and the per-pod part for the Service rules.
+ */
+export interface CachedService {
+  readonly service: ServiceSummary;
+  readonly perPod: PerPodServiceSummary | null;
+}
+
+/** What the caches hold, for gauges computed from them (summaries only, never whole objects). */
+export interface ClusterSnapshot {
+  readonly statefulSets: readonly StatefulSetSummary[];
+  readonly services: readonly CachedService[];
+}
+
 export interface ClusterSource extends StatefulSetSource {
   /**
    * Starts list+watch of StatefulSets and Services in all namespaces. Resolves once both have
@@ -84,6 +101,8 @@ export interface ClusterSource extends StatefulSetSource {
    */
   start(): Promise<void>;
   readHealth(): ClusterSourceHealth;
+  /** The caches as they stand; null until both have synced. */
+  readSnapshot(): ClusterSnapshot | null;
 }
 
 interface Settings {
@@ -135,12 +154,12 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
     typeMeta: STATEFULSET_TYPE,
     summarize: summarizeStatefulSet,
   });
-  const services = createReflector<PerPodServiceSummary>({
+  const services = createReflector<CachedService>({
     ...shared,
     resource: "services",
     path: "/api/v1/services",
     typeMeta: SERVICE_TYPE,
-    summarize: summarizePerPodService,
+    summarize: summarizeCachedService,
   });
   const live: LiveReader = {
     transport,
@@ -174,7 +193,7 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
   const readNamespaceServices = async (
     namespace: string,
   ): Promise<readonly PerPodServiceSummary[]> => {
-    if (services.isFresh()) return services.listNamespace(namespace);
+    if (services.isFresh()) return perPodOnly(services.listNamespace(namespace));
     try {
       const listed = await listServicesLive(live, namespace);
       options.metrics?.recordLiveRead("services", "listed");
@@ -193,10 +212,21 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
       .filter((service) => service.target.statefulSet === statefulSet)
       .sort((a, b) => a.target.ordinal - b.target.ordinal || a.name.localeCompare(b.name));
 
+  const lookupService = async (namespace: string, name: string): Promise<ServiceLookup> => {
+    if (!services.isFresh()) return readServiceLive(live, namespace, name);
+    const found = services.get(namespace, name);
+    return found ? { status: "found", service: found.service } : { status: "not-found" };
+  };
+
   return {
     lookup,
     lookupLive,
     perPodServices,
+    lookupService,
+    readSnapshot: () =>
+      statefulSets.isSynced() && services.isSynced()
+        ? { statefulSets: statefulSets.listAll(), services: services.listAll() }
+        : null,
     isReady: () =>
       !closeController.signal.aborted && statefulSets.isSynced() && services.isSynced(),
     readHealth: () => ({
@@ -204,7 +234,7 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
       statefulSetsFresh: statefulSets.isFresh(),
       servicesFresh: services.isFresh(),
       statefulSets: statefulSets.count(),
-      perPodServices: services.count(),
+      perPodServices: perPodOnly(services.listAll()).length,
       resourceVersions: {
         statefulSets: statefulSets.currentResourceVersion(),
         services: services.currentResourceVersion(),
@@ -274,6 +304,49 @@ async function readStatefulSetLive(
     const failure = describeRequestFailure(error);
     return unavailable(reader, `cannot read ${what} from the API server: ${failure}`, error);
   }
+}
+
+/** GET one Service, for `governing-service` when the cache is not fresh. */
+async function readServiceLive(
+  reader: LiveReader,
+  namespace: string,
+  name: string,
+): Promise<ServiceLookup> {
+  if (namespace === "" || name === "") return { status: "not-found" };
+  const what = `Service ${namespace}/${name}`;
+  if (reader.closeController.signal.aborted) {
+    return { status: "unavailable", reason: `cannot read ${what}: the cluster source is closed` };
+  }
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(name)}`;
+  try {
+    const { status, body } = await reader.transport.getJson(
+      path,
+      {},
+      { signal: reader.closeController.signal, timeoutMs: reader.timeoutMs },
+    );
+    if (isNotFound(status, body, name)) return { status: "not-found" };
+    const summary =
+      status === 200 ? summarizeService(withTypeMeta(body, SERVICE_TYPE), namespace) : null;
+    if (!summary) {
+      const reason = `cannot read ${what}: the API server answered ${describeApiFailure(status, body)}`;
+      reader.logger.warn({ err: new LookupError(reason) }, reason);
+      return { status: "unavailable", reason };
+    }
+    return { status: "found", service: summary };
+  } catch (error: unknown) {
+    const reason = `cannot read ${what} from the API server: ${describeRequestFailure(error)}`;
+    reader.logger.warn({ err: error }, reason);
+    return { status: "unavailable", reason };
+  }
+}
+
+function summarizeCachedService(obj: unknown, namespace: string): CachedService | null {
+  const service = summarizeService(obj, namespace);
+  return service ? { service, perPod: summarizePerPodService(obj, namespace) } : null;
+}
+
+function perPodOnly(entries: readonly CachedService[]): PerPodServiceSummary[] {
+  return entries.flatMap((entry) => (entry.perPod ? [entry.perPod] : []));
 }
 
 function unavailable(reader: LiveReader, reason: string, error?: unknown): StatefulSetLookup {

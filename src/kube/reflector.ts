@@ -75,6 +75,8 @@ export interface Reflector<T> {
   stop(): void;
   get(namespace: string, name: string): T | undefined;
   listNamespace(namespace: string): readonly T[];
+  /** Every summary, in all namespaces. */
+  listAll(): T[];
   count(): number;
   /** Where the watch stands: the last resourceVersion from a list, event or bookmark. */
   currentResourceVersion(): string;
@@ -316,6 +318,7 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
     },
     get: (namespace, name) => store.get(namespace)?.get(name),
     listNamespace: (namespace) => [...(store.get(namespace)?.values() ?? [])],
+    listAll: () => [...store.values()].flatMap((names) => [...names.values()]),
     count: () => countEntries(store),
     currentResourceVersion: () => resourceVersion,
     isSynced: () => synced,

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Exemption, Mode } from "../guardrails/index.js";
+import type { FindingCount } from "../cluster-findings/count.js";
 import type { ClusterSourceMetrics } from "../kube/cluster-source.js";
 import type { BodyBudgetMetrics } from "../memory/body-budget.js";
 import type { Finding } from "../policy/index.js";
@@ -11,6 +12,11 @@ export type AdmissionEndpoint = "mutate" | "validate";
 export interface MetricsOptions {
   /** Backs `stsguard_statefulset_source_ready`, read at scrape time. */
   readonly isSourceReady: () => boolean;
+  /**
+   * Current findings in the cluster from the caches, read at scrape time; null (or absent) when
+   * there is no synced cluster cache (e.g. `serve --manifests`): the gauge then has no samples.
+   */
+  readonly readClusterFindings?: () => readonly FindingCount[] | null;
   /** Process metrics (CPU, memory, event loop lag); off in tests that start many servers. */
   readonly defaultMetrics?: boolean;
 }
@@ -34,6 +40,8 @@ export interface WebhookMetrics {
   setActiveConfig(hash: string, exemptions: readonly Exemption[]): void;
   /** A connection closed on arrival because the server's connection cap was reached. */
   observeDroppedConnection(): void;
+  /** The serving certificate's notAfter, in seconds since the epoch, whenever one is installed. */
+  setTlsCertificateExpiry(epochSeconds: number): void;
   /** Counters for the cluster source's watches and live reads. */
   readonly clusterSource: ClusterSourceMetrics;
   /** The request body budget: waits, rejections, bytes in use. */
@@ -84,6 +92,25 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     name: "stsguard_connections_dropped_total",
     help: "Connections closed on arrival because the connection cap (--max-connections) was reached.",
     registers: [registry],
+  });
+  const tlsExpiry = new Gauge({
+    name: "stsguard_tls_certificate_expiry_timestamp_seconds",
+    help: "When the serving certificate in use expires (notAfter), in seconds since the epoch.",
+    registers: [registry],
+  });
+  new Gauge({
+    name: "stsguard_cluster_findings",
+    help:
+      "Findings in the cluster now, from the webhook's caches, by rule and severity (after " +
+      "exemptions; namespaces in mode off not counted). Computed at scrape time.",
+    labelNames: ["rule", "severity"] as const,
+    registers: [registry],
+    collect(): void {
+      this.reset();
+      for (const { rule, severity, count } of options.readClusterFindings?.() ?? []) {
+        this.set({ rule, severity }, count);
+      }
+    },
   });
   const watchRestarts = new Counter({
     name: "stsguard_watch_restarts_total",
@@ -143,6 +170,23 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     registers: [registry],
   });
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  // Series that alerts rate() over exist from the start, at zero, instead of appearing with
+  // their first increment (an absent series and a zero one read differently in PromQL).
+  for (const endpoint of ["mutate", "validate"]) {
+    for (const decision of ["allowed", "patched", "denied", "rejected", "error"]) {
+      requests.inc({ endpoint, decision }, 0);
+    }
+  }
+  for (const resource of ["statefulsets", "services"]) {
+    for (const reason of ["server-closed", "silent", "gone", "failed"]) {
+      watchRestarts.inc({ resource, reason }, 0);
+    }
+  }
+  for (const what of ["statefulset", "services"]) {
+    for (const outcome of ["found", "not-found", "listed", "unavailable"]) {
+      liveReads.inc({ what, outcome }, 0);
+    }
+  }
 
   // Label sets are resolved to children once and kept: prom-client hashes the labels on every
   // inc() otherwise, which is a noticeable part of a sub-millisecond admission.
@@ -191,6 +235,9 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     },
     observeDroppedConnection(): void {
       droppedConnections.inc();
+    },
+    setTlsCertificateExpiry(epochSeconds): void {
+      tlsExpiry.set(epochSeconds);
     },
     clusterSource: {
       recordWatchRestart: (resource, reason) => {

@@ -1,6 +1,7 @@
 /** The policy engine: pure functions from raw Kubernetes JSON to findings and fixed objects. */
 export { evaluateService, evaluateStatefulSetChange, formatFinding } from "./evaluate.js";
 export type { ServiceContext } from "./evaluate.js";
+export { evaluateGoverningService, needsGoverningService } from "./governing-service.js";
 export {
   describeOrdinalRange,
   hasOrdinal,
@@ -9,6 +10,7 @@ export {
   readPodNameSelector,
   STATEFULSET_API_VERSION,
   summarizePerPodService,
+  summarizeService,
   summarizeStatefulSet,
   withReplicas,
 } from "./objects.js";

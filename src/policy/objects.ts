@@ -4,6 +4,7 @@ import {
   POD_NAME_LABEL,
   type KubeVersion,
   type PerPodServiceSummary,
+  type ServiceSummary,
   type StatefulSetSummary,
 } from "./types.js";
 
@@ -51,6 +52,22 @@ export function summarizeStatefulSet(
     start: readCount(readMap(spec, "ordinals"), "start", 0),
     podLabels: readStringMap(readMap(readMap(spec, "template"), "metadata")?.["labels"]),
     labels: readStringMap(metadata?.["labels"]),
+    serviceName: readString(spec, "serviceName") ?? "",
+  };
+}
+
+/** What `governing-service` needs of any core Service; null if it is not one or has no name. */
+export function summarizeService(obj: unknown, defaultNamespace: string): ServiceSummary | null {
+  if (readString(obj, "kind") !== "Service" || readString(obj, "apiVersion") !== "v1") return null;
+  const metadata = readMap(obj, "metadata");
+  const name = readString(metadata, "name");
+  if (!name) return null;
+  const spec = readMap(obj, "spec");
+  return {
+    namespace: readString(metadata, "namespace") || defaultNamespace,
+    name,
+    headless: readString(spec, "clusterIP") === "None",
+    selector: readStringMap(spec?.["selector"]),
   };
 }
 

@@ -12,6 +12,7 @@ export const RULE_IDS = [
   "selector-mismatch",
   "orphaned-service",
   "removed-api-version",
+  "governing-service",
 ] as const;
 
 export type RuleId = (typeof RULE_IDS)[number];
@@ -43,7 +44,29 @@ export interface StatefulSetSummary {
   readonly podLabels: Readonly<Record<string, string>>;
   /** `metadata.labels`: source of extra labels copied onto per-pod Services. */
   readonly labels: Readonly<Record<string, string>>;
+  /** `spec.serviceName`, the governing Service; "" when unset. */
+  readonly serviceName: string;
 }
+
+/** What `governing-service` needs to know of any Service. */
+export interface ServiceSummary {
+  readonly namespace: string;
+  readonly name: string;
+  /** `spec.clusterIP: None`: only a headless Service gives pods their `<pod>.<service>` names. */
+  readonly headless: boolean;
+  /** `spec.selector`, string entries only. */
+  readonly selector: Readonly<Record<string, string>>;
+}
+
+/** The answer of a source for the Service `<namespace>/<name>` a StatefulSet names. */
+export type ServiceLookup =
+  | { readonly status: "found"; readonly service: ServiceSummary }
+  /** `elsewhere`: namespaces where a Service of that name exists, for the message. */
+  | { readonly status: "not-found"; readonly elsewhere?: readonly string[] }
+  /** Offline: the Service is not among the inputs, so whether it exists is not known. */
+  | { readonly status: "unresolved"; readonly reason: string }
+  /** The source could not answer (API unreachable, deadline passed). */
+  | { readonly status: "unavailable"; readonly reason: string };
 
 /** What `orphaned-service` needs to know of one per-pod Service. */
 export interface PerPodServiceSummary {

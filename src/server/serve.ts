@@ -9,8 +9,10 @@ import {
   withKubeVersion,
   type StsguardConfig,
 } from "../config/config.js";
+import { countClusterFindings } from "../cluster-findings/count.js";
 import { fixedConfig, watchConfigFile, type LiveConfig } from "../config/reload.js";
 import { ConfigError } from "../errors.js";
+import type { ClusterSnapshot } from "../kube/cluster-source.js";
 import { createStaticNamespaceSource, type NamespaceSource } from "../namespaces/source.js";
 import {
   createBodyBudget,
@@ -91,14 +93,21 @@ export async function runServe(
     ? await loadConfigFile(resolve(environment.cwd, settings.configFile))
     : defaultConfig;
   let source: StatefulSetSource | null = null;
+  let opened: OpenedSource | null = null;
+  let liveConfig: (LiveConfig & { close?: () => void }) | null = null;
   const metrics = createMetrics({
     isSourceReady: () => source?.isReady() ?? false,
+    // At scrape time, from the caches: never per admission request.
+    readClusterFindings: () => {
+      const snapshot = opened?.readSnapshot?.() ?? null;
+      const config = liveConfig?.current() ?? null;
+      return snapshot && config && countClusterFindings(snapshot, config, new Date());
+    },
     defaultMetrics: true,
   });
-  const opened = await openSource(settings, environment, fileConfig, logger, metrics);
+  opened = await openSource(settings, environment, fileConfig, logger, metrics);
   source = opened.source;
   let running: RunningServer;
-  let liveConfig: (LiveConfig & { close?: () => void }) | null = null;
   try {
     // Precedence of the Kubernetes version: --kube-version, then the file (as it is now, after
     // any reload), then what the API server said at start.
@@ -224,6 +233,8 @@ interface OpenedSource {
   readonly statefulSets: readonly StatefulSetSummary[];
   /** The cluster's, for the controller; undefined with --manifests. */
   readonly kubeConfig?: KubeConfig;
+  /** The cluster caches, for the findings gauge; absent without a cluster. */
+  readonly readSnapshot?: () => ClusterSnapshot | null;
 }
 
 /** --manifests DIR (offline), else the cluster from --kubeconfig, KUBECONFIG, ~/.kube or the pod. */
@@ -305,7 +316,14 @@ async function openSource(
       logger.error({ err: error }, "namespace cache failed to start");
     },
   );
-  return { source, namespaces, statefulSets: [], kubeConfig, ...version };
+  return {
+    source,
+    namespaces,
+    statefulSets: [],
+    kubeConfig,
+    readSnapshot: () => source.readSnapshot(),
+    ...version,
+  };
 }
 
 async function selectTls(

@@ -16,7 +16,13 @@ import {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   type ConnectionLimits,
 } from "./limits.js";
-import { TLS_SERVER_OPTIONS, watchTlsFiles, type TlsWatcher } from "./tls.js";
+import {
+  TLS_SERVER_OPTIONS,
+  readCertificateExpiry,
+  toEpochSeconds,
+  watchTlsFiles,
+  type TlsWatcher,
+} from "./tls.js";
 
 /** PEM text given directly (tests, benchmarks), or files watched and reloaded when they change. */
 export type TlsSource =
@@ -185,9 +191,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       onReload: (event) => {
         web.metrics.observeTlsReload(event.outcome);
       },
+      onServing: (pair) => {
+        web.metrics.setTlsCertificateExpiry(toEpochSeconds(pair.validTo));
+      },
       ...(tls.pollIntervalMs === undefined ? {} : { pollIntervalMs: tls.pollIntervalMs }),
     });
   }
+  if ("cert" in tls) web.metrics.setTlsCertificateExpiry(readCertificateExpiry(tls.cert));
   const metricsPort = options.metricsPort ?? null;
   let port: number;
   let boundMetricsPort: number | null = null;

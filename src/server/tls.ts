@@ -62,6 +62,8 @@ export interface WatchTlsFilesOptions extends TlsFiles {
   readonly secureContextOptions?: Omit<SecureContextOptions, "cert" | "key">;
   /** Called after each reload attempt, e.g. to count reloads in a metric. */
   readonly onReload?: (event: TlsReloadEvent) => void;
+  /** Called with each pair installed, the first one included (e.g. for its expiry). */
+  readonly onServing?: (pair: TlsPair) => void;
 }
 
 export interface TlsWatcher {
@@ -97,6 +99,7 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
   const initial = readTlsPair(options);
   server.setSecureContext({ ...extra, cert: initial.cert, key: initial.key });
   log.info(describePair(options, initial), "serving TLS certificate");
+  options.onServing?.(initial);
 
   // The contents last installed or reported as unusable: nothing to do until they change.
   let lastSeen = hashContents(initial.cert, initial.key);
@@ -136,6 +139,7 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
       reportRejected(outcome);
     } else {
       log.info(describePair(options, outcome), "reloaded TLS certificate");
+      options.onServing?.(outcome);
       options.onReload?.({ outcome: "applied", fingerprint256: outcome.fingerprint256 });
     }
     lastSeen = contents.signature;
@@ -289,6 +293,16 @@ function checkTlsPair(files: TlsFiles, cert: Buffer, key: Buffer): TlsPair {
     validTo: certificate.validTo,
     subject: certificate.subject,
   };
+}
+
+/** A certificate's notAfter in seconds since the epoch (the first certificate of a PEM chain). */
+export function readCertificateExpiry(cert: string | Buffer): number {
+  return Math.floor(Date.parse(new X509Certificate(cert).validTo) / 1000);
+}
+
+/** `validTo` of a TlsPair ("Jan 10 09:05:03 2030 GMT") in seconds since the epoch. */
+export function toEpochSeconds(validTo: string): number {
+  return Math.floor(Date.parse(validTo) / 1000);
 }
 
 function watchDirectory(dir: string, onEvent: () => void, log: Logger): FSWatcher[] {

@@ -4,8 +4,10 @@ import { readManifests, type InputProblem } from "../manifests/read.js";
 import { summarizeNamespace, type NamespaceSummary } from "../namespaces/source.js";
 import {
   summarizePerPodService,
+  summarizeService,
   summarizeStatefulSet,
   type PerPodServiceSummary,
+  type ServiceSummary,
   type StatefulSetSummary,
 } from "../policy/index.js";
 import { createStaticSource, type StatefulSetSource } from "./source.js";
@@ -48,8 +50,11 @@ export async function createManifestSource(
   }
   const statefulSets: StatefulSetSummary[] = [];
   const services: PerPodServiceSummary[] = [];
+  const allServices: ServiceSummary[] = [];
   const namespaces: NamespaceSummary[] = [];
   for (const { object } of documents) {
+    const anyService = summarizeService(object, defaultNamespace);
+    if (anyService) allServices.push(anyService);
     const namespace = summarizeNamespace(object);
     if (namespace) namespaces.push(namespace);
     const sts = summarizeStatefulSet(object, defaultNamespace);
@@ -73,7 +78,11 @@ export async function createManifestSource(
       "no StatefulSet in the manifests: every per-pod Service will get statefulset-not-found",
     );
   }
-  return { ...createStaticSource(statefulSets, services), statefulSets, namespaces };
+  return {
+    ...createStaticSource(statefulSets, services, allServices),
+    statefulSets,
+    namespaces,
+  };
 }
 
 function formatProblem(problem: InputProblem): string {

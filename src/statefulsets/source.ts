@@ -1,5 +1,7 @@
 import type {
   PerPodServiceSummary,
+  ServiceLookup,
+  ServiceSummary,
   StatefulSetLookup,
   StatefulSetSummary,
 } from "../policy/types.js";
@@ -18,6 +20,8 @@ export interface StatefulSetSource {
   lookupLive(namespace: string, name: string): Promise<StatefulSetLookup>;
   /** The per-pod Services in `namespace` that select pods of StatefulSet `statefulSet`. */
   perPodServices(namespace: string, statefulSet: string): Promise<readonly PerPodServiceSummary[]>;
+  /** Any Service by name: a StatefulSet's governing Service (`governing-service`). */
+  lookupService(namespace: string, name: string): Promise<ServiceLookup>;
   /** True once the source has synced and can answer; backs `/readyz`. */
   isReady(): boolean;
   /** Stops watches and timers. */
@@ -28,7 +32,9 @@ export interface StatefulSetSource {
 export function createStaticSource(
   statefulSets: readonly StatefulSetSummary[],
   services: readonly PerPodServiceSummary[] = [],
+  allServices: readonly ServiceSummary[] = [],
 ): StatefulSetSource {
+  const servicesByKey = new Map(allServices.map((s) => [`${s.namespace}/${s.name}`, s]));
   const byKey = new Map(statefulSets.map((s) => [`${s.namespace}/${s.name}`, s]));
   const lookup = (namespace: string, name: string): Promise<StatefulSetLookup> => {
     const found = byKey.get(`${namespace}/${name}`);
@@ -43,6 +49,10 @@ export function createStaticSource(
       Promise.resolve(
         services.filter((s) => s.namespace === namespace && s.target.statefulSet === statefulSet),
       ),
+    lookupService: (namespace, name) => {
+      const found = servicesByKey.get(`${namespace}/${name}`);
+      return Promise.resolve(found ? { status: "found", service: found } : { status: "not-found" });
+    },
     isReady: () => true,
     close: () => Promise.resolve(),
   };

@@ -11,6 +11,7 @@ import {
 import {
   summarizeStatefulSet,
   type PerPodServiceSummary,
+  type ServiceSummary,
   type StatefulSetLookup,
   type StatefulSetSummary,
 } from "../../src/policy/index.js";
@@ -30,7 +31,12 @@ export function summarize(object: unknown): StatefulSetSummary {
 
 /** The source the fixtures were recorded against: `web` and `db` in `demo`. */
 export function fixtureSource(services: readonly PerPodServiceSummary[] = []): StatefulSetSource {
-  return createStaticSource([web, db], services);
+  return createStaticSource([web, db], services, [governingService("web"), governingService("db")]);
+}
+
+/** The headless Service `name` in `demo` selecting `app: <name>`, as the fixtures' StatefulSets want. */
+export function governingService(name: string): ServiceSummary {
+  return { namespace: "demo", name, headless: true, selector: { app: name } };
 }
 
 /** The default config for a Kubernetes version (the fixtures were recorded on 1.26). */
@@ -124,6 +130,7 @@ export function splitSource(
       return Promise.resolve(live);
     },
     perPodServices: () => Promise.resolve([]),
+    lookupService: () => Promise.resolve({ status: "not-found" } as const),
     isReady: () => true,
     close: () => Promise.resolve(),
   };

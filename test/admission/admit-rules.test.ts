@@ -142,6 +142,7 @@ describe("admit: when the StatefulSet cannot be read", () => {
     lookup: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
     lookupLive: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
     perPodServices: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
+    lookupService: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
     isReady: () => true,
     close: () => Promise.resolve(),
   };
@@ -422,6 +423,7 @@ describe("admit: requests that are not for stsguard pass untouched", () => {
     lookup: () => Promise.reject(new Error("lookup must not be called")),
     lookupLive: () => Promise.reject(new Error("lookupLive must not be called")),
     perPodServices: () => Promise.reject(new Error("perPodServices must not be called")),
+    lookupService: () => Promise.reject(new Error("lookupService must not be called")),
     isReady: () => true,
     close: () => Promise.resolve(),
   };

@@ -2,6 +2,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeApiServer } from "../helpers/fake-apiserver.js";
+import { renderKubeconfig } from "../helpers/kubeconfig.js";
 import { makeTempDir, runBuiltCli, type CliRun } from "./built-cli.js";
 import { runInProcess } from "./in-process-cli.js";
 
@@ -35,26 +36,11 @@ kind: StatefulSet
 metadata:
   name: web
 spec:
+  serviceName: web
   replicas: 1
   selector: {matchLabels: {app: web}}
   template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: nginx}]}}
 `;
-
-function renderKubeconfig(server: string): string {
-  return `apiVersion: v1
-kind: Config
-clusters:
-  - name: fake
-    cluster: {server: "${server}", insecure-skip-tls-verify: true}
-users:
-  - name: ci
-    user: {token: test-token}
-contexts:
-  - name: fake
-    context: {cluster: fake, user: ci}
-current-context: fake
-`;
-}
 
 describe("stsguard check --cluster (built CLI against a fake API server)", () => {
   let fake: FakeApiServer;
@@ -76,6 +62,13 @@ describe("stsguard check --cluster (built CLI against a fake API server)", () =>
       kind: "Service",
       metadata: { name: "web-3", namespace: "default" },
       spec: { selector: { "statefulset.kubernetes.io/pod-name": "web-3" } },
+    });
+    // The governing Service of web lives only in the cluster.
+    fake.apply("services", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "web", namespace: "default" },
+      spec: { clusterIP: "None", selector: { app: "web" } },
     });
     work = await makeTempDir();
     await writeFile(path.join(work.dir, "manifests.yaml"), MANIFESTS);
@@ -120,7 +113,7 @@ describe("stsguard check --cluster (built CLI against a fake API server)", () =>
     expect(runs["live"]?.stderr).toBe("");
     expect(listFindings("live")).toEqual([
       "15 ordinal-out-of-range kafka-2",
-      "31 orphaned-service web",
+      "32 orphaned-service web",
     ]);
     expect(runs["live"]?.code).toBe(1);
   });
@@ -139,6 +132,17 @@ describe("stsguard check --cluster (built CLI against a fake API server)", () =>
       "15 statefulset-not-found kafka-2",
       "24 external-traffic-policy web-0",
     ]);
+  });
+
+  it("resolves the governing Service from the cluster, and offline calls it unresolved, not missing", () => {
+    expect(fake.readRequests().map((r) => r.path)).toContain(
+      "/api/v1/namespaces/default/services/web",
+    );
+    expect(listFindings("live").some((f) => f.includes("governing-service"))).toBe(false);
+    expect(listFindings("offline").some((f) => f.includes("governing-service"))).toBe(false);
+    expect(runs["offline"]?.stderr).toContain(
+      "warning: StatefulSet default/web: governing-service not checked: Service default/web is not among the inputs",
+    );
   });
 
   it("exits 2 and says the cluster could not be read when the API server is down", () => {

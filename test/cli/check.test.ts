@@ -139,6 +139,17 @@ const EXPECTED_RULE_FINDINGS = [
     fixable: false,
   },
   {
+    name: "governing-service at the StatefulSet's serviceName (Service web is not headless)",
+    rule: "governing-service",
+    severity: "warning",
+    kind: "StatefulSet",
+    objectName: "web",
+    file: "rules/z-statefulsets.yaml",
+    line: 11,
+    column: 3,
+    fixable: false,
+  },
+  {
     name: "orphaned-service for a range starting at 1",
     rule: "orphaned-service",
     severity: "warning",
@@ -221,9 +232,12 @@ function parseJson(name: string): JsonReport {
 }
 
 describe("stsguard check --output json over a directory tree", () => {
-  it("exits 1 because there are errors, and prints nothing on stderr", () => {
+  it("exits 1 because there are errors, and prints only the unresolved governing Service on stderr", () => {
     expect(readRun("json").code).toBe(1);
-    expect(readRun("json").stderr).toBe("");
+    expect(readRun("json").stderr).toBe(
+      "rules/z-statefulsets.yaml:32:9: warning: StatefulSet default/db: governing-service not " +
+        "checked: Service default/db is not among the inputs; pass it too, or use --cluster\n",
+    );
   });
 
   it("counts objects, per-pod Services, errors and warnings (skipped and non-per-pod ones included)", () => {
@@ -231,7 +245,7 @@ describe("stsguard check --output json over a directory tree", () => {
       objects: 17,
       perPodServices: 10,
       errors: 9,
-      warnings: 3,
+      warnings: 4,
     });
   });
 
@@ -362,7 +376,8 @@ describe("stsguard check --output github", () => {
     expect(lines).toContain(
       "::error file=rules/a-services.yaml,line=34,col=41,title=ordinal-out-of-range::Service default/web-3 selects pod web-3, but StatefulSet web has 3 replicas (ordinals 0-2); scale it up or select an existing ordinal",
     );
-    expect(lines.filter((l) => l.startsWith("::warning ")).length).toBe(3);
+    // Four warning findings and the unresolved governing Service of db.
+    expect(lines.filter((l) => l.startsWith("::warning ")).length).toBe(5);
   });
 
   it("escapes , : and % in properties and % in messages, as the workflow-commands spec says", () => {
@@ -408,7 +423,7 @@ describe("stsguard check --output text", () => {
     expect(stdout).not.toContain("\u001b[");
     expect(stdout).toContain("rules/a-services.yaml\n  11:41  error    malformed-pod-name ");
     expect(stdout.trimEnd().split("\n").at(-1)).toBe(
-      "9 errors, 3 warnings in 10 per-pod Services in 17 objects; 5 fixable with `stsguard fix`.",
+      "9 errors, 4 warnings in 10 per-pod Services in 17 objects; 5 fixable with `stsguard fix`.",
     );
   });
 });

@@ -108,7 +108,9 @@ describe("stsguard fix over a tree of files (built CLI)", () => {
       findings: { fixable: boolean; rule: string }[];
     };
     expect(report.findings.filter((f) => f.fixable)).toEqual([]);
-    expect(new Set(report.findings.map((f) => f.rule))).toEqual(new Set(["statefulset-not-found"]));
+    expect(new Set(report.findings.map((f) => f.rule))).toEqual(
+      new Set(["statefulset-not-found", "governing-service"]),
+    );
   });
 });
 

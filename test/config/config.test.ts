@@ -92,6 +92,7 @@ describe("parseConfig", () => {
           "selector-mismatch": "error",
           "orphaned-service": "warning",
           "removed-api-version": "error",
+          "governing-service": "warning",
         },
         labelPrefix: "stsguard.io",
         extraLabels: [],

@@ -7,7 +7,13 @@ import { parseConfig, type StsguardConfig } from "../../src/config/config.js";
 import { createNamespaceCache } from "../../src/kube/namespace-cache.js";
 import { LookupError } from "../../src/errors.js";
 import { createStaticSource, type StatefulSetSource } from "../../src/statefulsets/source.js";
-import { aRequest, perPodService, summarize, web } from "../admission/admission-inputs.js";
+import {
+  aRequest,
+  governingService,
+  perPodService,
+  summarize,
+  web,
+} from "../admission/admission-inputs.js";
 import { FakeApiServer } from "../helpers/fake-apiserver.js";
 import { aService, aStatefulSet } from "../helpers/objects.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -19,6 +25,8 @@ const unreadable: StatefulSetSource = {
   lookup: () => Promise.resolve({ status: "unavailable", reason: "API server did not answer" }),
   lookupLive: () => Promise.resolve({ status: "unavailable", reason: "API server did not answer" }),
   perPodServices: () => Promise.reject(new LookupError("API server did not answer")),
+  lookupService: () =>
+    Promise.resolve({ status: "unavailable", reason: "API server did not answer" }),
   isReady: () => true,
   close: () => Promise.resolve(),
 };
@@ -63,7 +71,11 @@ describe("a StatefulSet that cannot be read (onLookupFailure: deny)", () => {
 });
 
 describe("a StatefulSet scale-down that orphans a per-pod Service (orphaned-service: error)", () => {
-  const source = createStaticSource([web], [perPodService("web-1", "web-1")]);
+  const source = createStaticSource(
+    [web],
+    [perPodService("web-1", "web-1")],
+    [governingService("web")],
+  );
   const scaleDown = aRequest({
     kind: { group: "apps", version: "v1", kind: "StatefulSet" },
     resource: { group: "apps", version: "v1", resource: "statefulsets" },

@@ -35,7 +35,8 @@ describe("first sync", () => {
     });
     const synced = h.logs.filter((l) => l.msg === "cache synced" && l.level === INFO);
     expect(synced.map((l) => [l["resource"], l["count"]]).sort()).toEqual([
-      ["services", 4],
+      // Every Service is cached (any may be a governing Service); 4 of the 6 are per-pod.
+      ["services", 6],
       ["statefulsets", 3],
     ]);
   });
@@ -72,6 +73,7 @@ describe("first sync", () => {
         start: 0,
         podLabels: { app: "web" },
         labels: {},
+        serviceName: "web",
       },
     });
   });

@@ -44,6 +44,7 @@ export function aSummary(overrides: Partial<StatefulSetSummary> = {}): StatefulS
     start: 0,
     podLabels: { app: name },
     labels: { app: name, team: "payments" },
+    serviceName: name,
     ...overrides,
   });
 }

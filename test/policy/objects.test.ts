@@ -79,6 +79,7 @@ describe("summarizeStatefulSet", () => {
     start: 0,
     podLabels: { app: "web" },
     labels: {},
+    serviceName: "web",
     ...over,
   });
   const rows: readonly {
@@ -201,6 +202,7 @@ describe("summarizeStatefulSet", () => {
       start: 5,
       podLabels: { app: "db" },
       labels: {},
+      serviceName: "db",
     });
   });
 

@@ -61,6 +61,7 @@ function gatedSource(): StatefulSetSource & { open(): void; pending(): number } 
     lookup,
     lookupLive: lookup,
     perPodServices: () => Promise.resolve([]),
+    lookupService: () => Promise.resolve({ status: "not-found" } as const),
     isReady: () => true,
     close: () => Promise.resolve(),
     open: release,

@@ -65,7 +65,8 @@ async function runCheck(paths: readonly string[], flags: CheckFlags, io: CliIo):
   }
 }
 
-async function render(
+/** The report in one of the output formats; `audit` prints through it too. */
+export async function render(
   format: OutputFormat,
   report: CheckReport,
   problems: readonly InputProblem[],
@@ -92,7 +93,8 @@ function isColorTerminal(io: CliIo): boolean {
   return io.stdout.isTTY === true && (noColor === undefined || noColor === "");
 }
 
-function toExitCode(
+/** 2 on input errors, 1 on errors (or warnings with --strict), else 0; `audit` exits by it too. */
+export function toExitCode(
   report: CheckReport,
   problems: readonly InputProblem[],
   strict: boolean,

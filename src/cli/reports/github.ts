@@ -1,5 +1,5 @@
 import type { InputProblem } from "../../manifests/read.js";
-import type { CheckReport } from "../check-manifests.js";
+import { isObjectPlace, type CheckReport } from "../check-manifests.js";
 import { pluralize } from "./text.js";
 
 /**
@@ -11,9 +11,11 @@ export function renderGithub(report: CheckReport, problems: readonly InputProble
   const lines: string[] = [];
   for (const f of report.findings) {
     const message = f.fixable ? `${f.message} (fixable with stsguard fix)` : f.message;
-    lines.push(
-      toCommand(f.severity, { file: f.file, line: f.line, col: f.column, title: f.rule }, message),
-    );
+    // audit: no file to annotate; the annotation names the object.
+    const properties: Readonly<Record<string, string | number>> = isObjectPlace(f)
+      ? { title: `${f.rule} ${f.file}` }
+      : { file: f.file, line: f.line, col: f.column, title: f.rule };
+    lines.push(toCommand(f.severity, properties, message));
   }
   for (const p of problems) {
     const properties: Record<string, string | number> = { file: p.file, title: "stsguard" };

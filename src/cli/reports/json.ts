@@ -1,4 +1,4 @@
-import type { CheckReport, ReportFinding } from "../check-manifests.js";
+import { isObjectPlace, type CheckReport, type ReportFinding } from "../check-manifests.js";
 
 /**
  * `--output json`: `{summary, findings}` exactly as DESIGN.md and docs/rules.md ("JSON output")
@@ -13,7 +13,22 @@ export function renderJson(report: CheckReport): string {
   return `${JSON.stringify(document, null, 2)}\n`;
 }
 
-function toJsonFinding(f: ReportFinding): ReportFinding {
+/** audit's findings have no file: `namespace` and `name` say where they are. */
+type JsonFinding = Omit<ReportFinding, "file" | "line" | "column"> &
+  Partial<Pick<ReportFinding, "file" | "line" | "column">>;
+
+function toJsonFinding(f: ReportFinding): JsonFinding {
+  if (isObjectPlace(f)) {
+    return {
+      rule: f.rule,
+      severity: f.severity,
+      kind: f.kind,
+      namespace: f.namespace,
+      name: f.name,
+      message: f.message,
+      fixable: f.fixable,
+    };
+  }
   return {
     rule: f.rule,
     severity: f.severity,

@@ -1,5 +1,11 @@
 import type { InputProblem } from "../../manifests/read.js";
-import type { CheckReport, CheckedObject, ReportFinding } from "../check-manifests.js";
+import {
+  formatPlace,
+  isObjectPlace,
+  type CheckReport,
+  type CheckedObject,
+  type ReportFinding,
+} from "../check-manifests.js";
 
 /**
  * `--output junit`: JUnit XML as GitLab (`artifacts:reports:junit`) and Jenkins read it. One
@@ -67,7 +73,11 @@ export function renderJunit(report: CheckReport, problems: readonly InputProblem
 
 function renderTestCase(object: CheckedObject): string[] {
   const name = `${object.kind} ${object.namespace}/${object.name}`;
-  const open = `    <testcase classname="${escapeXmlAttribute(object.file)}" name="${escapeXmlAttribute(name)}" file="${escapeXmlAttribute(object.file)}" line="${object.line}">`;
+  // audit: the class is the namespace/name; there is no file to point at.
+  const where = isObjectPlace(object)
+    ? ""
+    : ` file="${escapeXmlAttribute(object.file)}" line="${object.line}"`;
+  const open = `    <testcase classname="${escapeXmlAttribute(object.file)}" name="${escapeXmlAttribute(name)}"${where}>`;
   const errors = object.findings.filter((f) => f.severity === "error");
   const warnings = object.findings.filter((f) => f.severity === "warning");
   if (errors.length === 0 && warnings.length === 0) return [open.replace(/>$/, " />")];
@@ -99,7 +109,7 @@ function formatLine(f: ReportFinding): string {
 }
 
 function formatPlaced(f: ReportFinding): string {
-  return `${f.file}:${f.line}:${f.column} ${formatLine(f)}`;
+  return `${formatPlace(f)} ${formatLine(f)}`;
 }
 
 // XML 1.0 allows only tab, LF, CR and printable characters; anything else cannot be escaped.

@@ -4,7 +4,7 @@ import { pathToFileURL } from "node:url";
 import type { InputProblem } from "../../manifests/read.js";
 import { STDIN_NAME } from "../../manifests/read.js";
 import type { PolicyConfig, RuleId, Severity } from "../../policy/types.js";
-import type { CheckReport, ReportFinding } from "../check-manifests.js";
+import { isObjectPlace, type CheckReport, type ReportFinding } from "../check-manifests.js";
 import { RULE_DOCS } from "../rule-docs.js";
 import { PROJECT_URL, RULES_DOC_URL, type ToolInfo } from "../tool-info.js";
 
@@ -77,7 +77,11 @@ export function renderSarif(
           ruleIndex: ruleIndex.get(f.rule) ?? -1,
           level: f.severity,
           message: { text: f.message },
-          locations: [toLocation(f.file, f.line, f.column, options.cwd)],
+          locations: [
+            isObjectPlace(f)
+              ? toObjectLocation(f)
+              : toLocation(f.file, f.line, f.column, options.cwd),
+          ],
           partialFingerprints: { "stsguard/v1": computeFingerprint(f) },
           properties: { kind: f.kind, namespace: f.namespace, name: f.name, fixable: f.fixable },
         })),
@@ -108,6 +112,19 @@ function toLocation(
       ? { uri: toRelativeUri(relative), uriBaseId: SRCROOT }
       : { uri: pathToFileURL(absolute).href };
   return { physicalLocation: { artifactLocation, region } };
+}
+
+/** audit: the object in the cluster, as a SARIF logical location. */
+function toObjectLocation(f: ReportFinding): { logicalLocations: unknown[] } {
+  return {
+    logicalLocations: [
+      {
+        name: f.name,
+        fullyQualifiedName: `${f.namespace}/${f.kind}/${f.name}`,
+        kind: "resource",
+      },
+    ],
+  };
 }
 
 function toRelativeUri(relative: string): string {

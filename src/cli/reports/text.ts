@@ -1,5 +1,5 @@
 import type { InputProblem } from "../../manifests/read.js";
-import type { CheckReport, ReportFinding } from "../check-manifests.js";
+import { isObjectPlace, type CheckReport, type ReportFinding } from "../check-manifests.js";
 
 export interface TextOptions {
   /** ANSI colours: only when writing to a terminal. */
@@ -33,16 +33,17 @@ export function renderText(report: CheckReport, options: TextOptions): string {
   const out: string[] = [];
   for (const [file, findings] of byFile) {
     out.push(paint("underline", file));
-    const positions = findings.map((f) => `${f.line}:${f.column}`);
+    // audit: the group is the object (`namespace/name`), there is no position within it.
+    const positions = findings.map((f) => (isObjectPlace(f) ? "" : `${f.line}:${f.column}`));
     const width = Math.max(...positions.map((p) => p.length));
     const ruleWidth = Math.max(...findings.map((f) => f.rule.length));
     findings.forEach((f, i) => {
       const severity =
         f.severity === "error" ? paint("red", "error  ") : paint("yellow", "warning");
       const fixable = f.fixable ? paint("dim", " (fixable)") : "";
+      const position = width > 0 ? `${paint("dim", (positions[i] ?? "").padEnd(width))}  ` : "";
       out.push(
-        `  ${paint("dim", (positions[i] ?? "").padEnd(width))}  ${severity}  ` +
-          `${f.rule.padEnd(ruleWidth)}  ${f.message}${fixable}`,
+        `  ${position}${severity}  ` + `${f.rule.padEnd(ruleWidth)}  ${f.message}${fixable}`,
       );
     });
     out.push("");
@@ -55,7 +56,8 @@ function summarize(report: CheckReport, paint: (style: Style, text: string) => s
   const { objects, perPodServices, errors, warnings } = report.summary;
   const scope = `${pluralize(perPodServices, "per-pod Service")} in ${pluralize(objects, "object")}`;
   if (errors === 0 && warnings === 0) return paint("green", `No problems: ${scope} checked.`);
-  const fixable = report.findings.filter((f) => f.fixable).length;
+  // `stsguard fix` edits files: no hint for audit, whose findings are in the cluster.
+  const fixable = report.findings.filter((f) => f.fixable && !isObjectPlace(f)).length;
   const counts = `${pluralize(errors, "error")}, ${pluralize(warnings, "warning")}`;
   const hint = fixable > 0 ? `; ${fixable} fixable with \`stsguard fix\`` : "";
   return paint("bold", `${paint(errors > 0 ? "red" : "yellow", counts)} in ${scope}${hint}.`);

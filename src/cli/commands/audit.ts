@@ -1,0 +1,164 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { judgeCluster, type AuditResult } from "../../audit/judge.js";
+import { readClusterObjects } from "../../audit/read-cluster.js";
+import { UsageError } from "../../errors.js";
+import type { GuardrailsConfig } from "../../guardrails/index.js";
+import { createKubeTransport } from "../../kube/client.js";
+import type { InputProblem } from "../../manifests/read.js";
+import {
+  REPORT_APIS,
+  REPORT_RESOURCES,
+  buildReports,
+  type ReportApi,
+} from "../../policy-reports/build.js";
+import { checkReportsServed, writeReports } from "../../policy-reports/write.js";
+import { EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
+import { preparePolicy } from "../policy-options.js";
+import { renderProblems } from "../reports/text.js";
+import { OUTPUT_FORMATS, render, toExitCode, type OutputFormat } from "./check.js";
+
+interface AuditFlags {
+  readonly namespace: string[];
+  readonly output: OutputFormat;
+  readonly strict?: boolean;
+  readonly config?: string;
+  readonly kubeVersion?: string;
+  readonly kubeconfig?: string;
+  readonly context?: string;
+  readonly chunkSize: number;
+  readonly policyReports?: boolean;
+  readonly reportApi: ReportApi;
+}
+
+export function auditCommand(io: CliIo, setExitCode: SetExitCode): Command {
+  return new Command("audit")
+    .description(
+      "Judge a live cluster: every per-pod Service and every StatefulSet, with the webhook's " +
+        "rules, modes and exemptions (the requesting user is unknown here). Read-only unless " +
+        "--policy-reports.\n" +
+        "Exit status: 0 clean, 1 errors (or warnings with --strict), 2 usage, connection or write errors.",
+    )
+    .option(
+      "-n, --namespace <name>",
+      "audit this namespace only (repeatable; default: all namespaces)",
+      (value: string, previous: string[]) => {
+        if (value === "") throw new InvalidArgumentError("must not be empty");
+        return [...previous, value];
+      },
+      [],
+    )
+    .addOption(
+      new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("text"),
+    )
+    .option("--strict", "fail (exit 1) on warnings too")
+    .option("--config <file>", "configuration file (the same as the webhook's)")
+    .option(
+      "--kube-version <version>",
+      "Kubernetes version to assume, e.g. 1.29 (default: the config's kubeVersion, else the cluster's)",
+    )
+    .option(
+      "--kubeconfig <file>",
+      "kubeconfig file (default: in-cluster, KUBECONFIG, ~/.kube/config)",
+    )
+    .option("--context <name>", "kubeconfig context")
+    .option("--chunk-size <n>", "objects per list page (limit/continue)", parseChunkSize, 500)
+    .option(
+      "--policy-reports",
+      "write the results as one policy report per namespace, named stsguard",
+    )
+    .addOption(
+      new Option("--report-api <api>", "report API for --policy-reports")
+        .choices(REPORT_APIS)
+        .default("wgpolicyk8s"),
+    )
+    .action(async (flags: AuditFlags) => {
+      setExitCode(await runAudit(flags, io));
+    });
+}
+
+function parseChunkSize(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+}
+
+async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
+  const setup = await preparePolicy(
+    {
+      namespace: "default",
+      cluster: true,
+      ...(flags.config === undefined ? {} : { config: flags.config }),
+      ...(flags.kubeVersion === undefined ? {} : { kubeVersion: flags.kubeVersion }),
+      ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
+      ...(flags.context === undefined ? {} : { context: flags.context }),
+    },
+    io,
+  );
+  const cluster = setup.cluster;
+  if (!cluster) throw new UsageError("audit needs a cluster");
+  try {
+    const transport = createKubeTransport(cluster.kubeConfig);
+    // A missing CRD is said in one line before anything is read, printed or written.
+    if (flags.policyReports === true) {
+      await checkReportsServed(transport, REPORT_RESOURCES[flags.reportApi]);
+    }
+    const objects = await readClusterObjects(transport, {
+      namespaces: flags.namespace,
+      chunkSize: flags.chunkSize,
+      namespaceLabels: usesNamespaceLabels(setup.config.guardrails),
+    });
+    const now = new Date();
+    const result = judgeCluster(objects, setup.config, now);
+    const problems = describeUnevaluated(result, transport.server);
+    io.stdout.write(await render(flags.output, result.report, problems, setup.config.policy, io));
+    if (flags.output !== "github") io.stderr.write(renderProblems(problems));
+    const namespaces = new Set(result.objects.map((o) => o.namespace)).size;
+    io.stderr.write(
+      `stsguard audit: judged ${result.counts.statefulSets + result.counts.perPodServices} objects ` +
+        `(${result.counts.statefulSets} StatefulSets, ${result.counts.perPodServices} per-pod Services) ` +
+        `in ${namespaces} namespaces, read in ${objects.pages} pages from ${transport.server}\n`,
+    );
+    let code = toExitCode(result.report, problems, flags.strict === true);
+    if (flags.policyReports === true) {
+      const resource = REPORT_RESOURCES[flags.reportApi];
+      const reports = buildReports(result.objects, flags.reportApi, now);
+      const written = await writeReports(transport, reports, {
+        resource,
+        namespaces: flags.namespace,
+      });
+      io.stderr.write(
+        `stsguard audit: ${resource.kind} stsguard: ${written.created.length} created, ` +
+          `${written.updated.length} updated, ${written.deleted.length} deleted\n`,
+      );
+      for (const failure of written.failed) {
+        io.stderr.write(
+          `stsguard audit: error: ${resource.kind} ${failure.namespace}/stsguard: ${failure.reason}\n`,
+        );
+      }
+      if (written.failed.length > 0) code = EXIT_USAGE;
+    }
+    return code;
+  } finally {
+    await cluster.close();
+  }
+}
+
+/** Whether any namespace rule or exemption matches on a Namespace's labels. */
+function usesNamespaceLabels(guardrails: GuardrailsConfig): boolean {
+  return (
+    guardrails.namespaceModeLabel ||
+    guardrails.namespaces.some((rule) => rule.selector !== null) ||
+    guardrails.exemptions.some((exemption) => exemption.namespaceSelector !== null)
+  );
+}
+
+/** Exemptions that match on the requesting user or groups cannot be judged here: say which. */
+function describeUnevaluated(result: AuditResult, server: string): InputProblem[] {
+  return result.unevaluated.map((u) => ({
+    file: server,
+    severity: "warning",
+    message:
+      `exemption ${u.name} could not be evaluated: it matches on ${u.missing.join(" and ")}, ` +
+      `which audit does not know; the errors it might lift (${u.rules.join(", ")}) stay errors`,
+  }));
+}
