@@ -153,7 +153,8 @@ describe("the action's check step, run as a workflow runs it", () => {
       await readFile(path.join(work.dir, "workspace", "stsguard.sarif"), "utf8"),
     ) as { version: string; runs: { results: { locations: unknown[] }[] }[] };
     expect(sarif.version).toBe("2.1.0");
-    expect(sarif.runs[0]?.results).toHaveLength(12);
+    // rules/: 9 errors and 4 warnings; clean/: none.
+    expect(sarif.runs[0]?.results).toHaveLength(13);
     expect(run.stdout).toContain("::error "); // the log still shows the annotations
   });
 

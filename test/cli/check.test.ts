@@ -232,11 +232,13 @@ function parseJson(name: string): JsonReport {
 }
 
 describe("stsguard check --output json over a directory tree", () => {
-  it("exits 1 because there are errors, and prints only the unresolved governing Service on stderr", () => {
+  it("exits 1 because there are errors, and prints only the unresolved governing Services on stderr", () => {
     expect(readRun("json").code).toBe(1);
     expect(readRun("json").stderr).toBe(
       "rules/z-statefulsets.yaml:32:9: warning: StatefulSet default/db: governing-service not " +
-        "checked: Service default/db is not among the inputs; pass it too, or use --cluster\n",
+        "checked: Service default/db is not among the inputs; pass it too, or use --cluster\n" +
+        "rules/zz-legacy.yaml:5:9: warning: StatefulSet default/legacy: governing-service not " +
+        "checked: Service default/legacy is not among the inputs; pass it too, or use --cluster\n",
     );
   });
 
@@ -376,8 +378,8 @@ describe("stsguard check --output github", () => {
     expect(lines).toContain(
       "::error file=rules/a-services.yaml,line=34,col=41,title=ordinal-out-of-range::Service default/web-3 selects pod web-3, but StatefulSet web has 3 replicas (ordinals 0-2); scale it up or select an existing ordinal",
     );
-    // Four warning findings and the unresolved governing Service of db.
-    expect(lines.filter((l) => l.startsWith("::warning ")).length).toBe(5);
+    // Four warning findings and the unresolved governing Services of db and legacy.
+    expect(lines.filter((l) => l.startsWith("::warning ")).length).toBe(6);
   });
 
   it("escapes , : and % in properties and % in messages, as the workflow-commands spec says", () => {

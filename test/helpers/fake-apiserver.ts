@@ -637,7 +637,13 @@ export class FakeApiServer {
           message: `Operation cannot be fulfilled on ${kindName} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
         };
       }
-      return commit(structuredClone(body), 200);
+      // As rest.BeforeUpdate: system fields the client left out are carried over.
+      const replacement = structuredClone(body);
+      const metadata = (replacement["metadata"] ??= {}) as JsonObject;
+      const storedMetadata = current["metadata"] as JsonObject;
+      metadata["uid"] ??= storedMetadata["uid"];
+      metadata["creationTimestamp"] ??= storedMetadata["creationTimestamp"];
+      return commit(replacement, 200);
     }
     if (method === "PATCH") {
       const handler = contentType ? this.patchHandlers.get(contentType) : undefined;
