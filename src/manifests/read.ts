@@ -83,10 +83,9 @@ export async function readManifestObjects(
 }
 
 /**
- * Reads the input files one after the other, in order, handing each text (without a
- * byte-order mark) to `visit` and
- * keeping nothing: a caller that takes what it needs from each file holds one at a time.
- * Returns the path and read errors.
+ * Reads the input files one after the other, in order, hands each text (without a byte-order
+ * mark) to `visit` and keeps nothing: a caller that takes what it needs from each file holds
+ * one at a time (a few more are being read ahead). Returns the path and read errors.
  */
 export async function forEachManifestText(
   paths: readonly string[],
