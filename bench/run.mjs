@@ -61,6 +61,10 @@ const TARGETS = {
   p99: { label: "latency p99 stsguard/baseline", max: 2.0 },
   check: { label: "check time / yaml-only parse time", max: 1.5 },
   checkRss: { label: "check peak RSS / yaml-only parse peak RSS", max: 1.5 },
+  serveManifestsRss: {
+    label: "serve --manifests peak RSS until ready / yaml-only parse peak RSS",
+    max: 1.5,
+  },
   readyRss: { label: "cluster: RSS at ready (MiB), 10k StatefulSets + 10k Services", max: 128 },
   readySeconds: { label: "cluster: start until /readyz 200 (s)", max: 2 },
   readyRatio: { label: "cluster: start until ready / bare Node listing the same pages", max: 2 },
@@ -475,7 +479,50 @@ async function benchmarkCli(runCount, workDir) {
     time: round(median(roundRatios), 2),
     maxRss: round(result.check.maxRssMiB / result.yaml.maxRssMiB, 2),
   };
+  result.serveManifests = await benchmarkServeManifests(runCount, workDir);
   return result;
+}
+
+/**
+ * `serve --manifests` at start: the peak RSS of the server process until it is ready (it reads
+ * every file before it listens) against a bare `yaml` parse of the same directory, alternating.
+ */
+async function benchmarkServeManifests(runCount, workDir) {
+  const dir = join(workDir, "serve-manifests");
+  const statefulSets = await writeServerManifests(dir);
+  const certs = await writeCertificates(join(workDir, "serve-manifests-certs"));
+  const runs = { yaml: [], serve: [] };
+  for (let round = 0; round < runCount; round += 1) {
+    const order = round % 2 === 0 ? ["yaml", "serve"] : ["serve", "yaml"];
+    for (const name of order) {
+      log(`cli: round ${round + 1}/${runCount}, ${name} (serve --manifests input)`);
+      if (name === "yaml") {
+        const run = await runTimed([join(BENCH, "parse-yaml.mjs"), dir], workDir);
+        if (run.code !== 0) throw new Error(`parse-yaml.mjs failed: ${run.stderr}`);
+        runs.yaml.push(run.maxRssBytes);
+      } else {
+        const server = await startServerChild(
+          "stsguard",
+          "stsguard-server.mjs",
+          [certs.cert, certs.key, dir],
+          join(workDir, "serve-manifests.log"),
+        );
+        try {
+          runs.serve.push((await readServerStats(server)).maxRssBytes);
+        } finally {
+          await stopServerChild(server);
+        }
+      }
+    }
+  }
+  const yamlMiB = round(Math.max(...runs.yaml) / MiB, 1);
+  const serveMiB = round(Math.max(...runs.serve) / MiB, 1);
+  return {
+    statefulSets,
+    yaml: { maxRssMiB: yamlMiB },
+    serve: { maxRssMiB: serveMiB },
+    maxRssRatio: round(serveMiB / yamlMiB, 2),
+  };
 }
 
 function round(value, digits) {
@@ -502,6 +549,7 @@ function evaluateTargets(server, cli, cluster) {
   if (cli) {
     add(TARGETS.check, cli.ratios.time);
     add(TARGETS.checkRss, cli.ratios.maxRss);
+    add(TARGETS.serveManifestsRss, cli.serveManifests.maxRssRatio);
   }
   if (cluster) {
     const [exists, missing] = cluster.liveReadCost.cases;
@@ -582,6 +630,18 @@ function formatReport(environment, server, cli, cluster, targets) {
         ],
       ),
       `  runs (s): yaml ${y.secondsRuns.join(", ")}; check ${c.secondsRuns.join(", ")}; ratios ${r.timeRounds.join(", ")}`,
+      `serve --manifests with ${cli.serveManifests.statefulSets} StatefulSets, peak RSS until ready:`,
+      formatTable(
+        ["", "yaml parse only", "stsguard serve", "ratio"],
+        [
+          [
+            "peak RSS (MiB)",
+            cli.serveManifests.yaml.maxRssMiB,
+            cli.serveManifests.serve.maxRssMiB,
+            cli.serveManifests.maxRssRatio,
+          ],
+        ],
+      ),
     );
   }
   if (cluster) {

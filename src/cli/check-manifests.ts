@@ -5,7 +5,7 @@ import {
   type GuardrailSettings,
   type GuardrailSubject,
 } from "../guardrails/index.js";
-import type { InputProblem, ManifestDocument, SourcePosition } from "../manifests/read.js";
+import type { InputProblem, ManifestObject, SourcePosition } from "../manifests/read.js";
 import { summarizeNamespace } from "../namespaces/source.js";
 import {
   evaluateGoverningService,
@@ -102,7 +102,7 @@ const UNNAMED = "<unnamed>";
 
 /** Evaluates every per-pod Service and StatefulSet of the inputs with the policy engine. */
 export async function checkManifests(
-  documents: readonly ManifestDocument[],
+  documents: readonly ManifestObject[],
   options: CheckOptions,
 ): Promise<CheckReport> {
   const lookups = await resolveTargets(documents, options.resolver);
@@ -143,13 +143,13 @@ export async function checkManifests(
   };
 }
 
-export function isCoreService(doc: ManifestDocument): boolean {
+export function isCoreService(doc: ManifestObject): boolean {
   return doc.kind === "Service" && doc.apiVersion === "v1";
 }
 
 /** The StatefulSet each per-pod Service names, looked up once per `<namespace>/<name>`. */
 async function resolveTargets(
-  documents: readonly ManifestDocument[],
+  documents: readonly ManifestObject[],
   resolver: StatefulSetResolver,
 ): Promise<Map<string, StatefulSetLookup>> {
   const keys = new Map<string, { namespace: string; name: string }>();
@@ -171,7 +171,7 @@ async function resolveTargets(
 }
 
 /** Labels of the Namespace objects among the inputs; other namespaces' labels are unknown. */
-function readNamespaceLabels(documents: readonly ManifestDocument[]): Map<string, Labels> {
+function readNamespaceLabels(documents: readonly ManifestObject[]): Map<string, Labels> {
   const labels = new Map<string, Labels>();
   for (const doc of documents) {
     const namespace = summarizeNamespace(doc.object);
@@ -186,7 +186,7 @@ function readNamespaceLabels(documents: readonly ManifestDocument[]): Map<string
  * errors they might have lifted stay errors, so `check` is never more lenient than the cluster
  * could be.
  */
-function describeUnevaluated(doc: ManifestDocument, decision: GuardrailDecision): InputProblem[] {
+function describeUnevaluated(doc: ManifestObject, decision: GuardrailDecision): InputProblem[] {
   const at = { file: doc.file, ...doc.locate(["metadata", "name"], "value") };
   const what = `${doc.kind} ${doc.namespace}/${doc.name ?? UNNAMED}`;
   const needs = {
@@ -211,7 +211,7 @@ function describeUnevaluated(doc: ManifestDocument, decision: GuardrailDecision)
   return [...rules, ...exemptions];
 }
 
-function readTarget(doc: ManifestDocument): string | undefined {
+function readTarget(doc: ManifestObject): string | undefined {
   const selector = readPodNameSelector(doc.object);
   return selector ? parsePodTarget(selector.value)?.statefulSet : undefined;
 }
@@ -219,7 +219,7 @@ function readTarget(doc: ManifestDocument): string | undefined {
 type Guard = (findings: readonly Finding[], subject: GuardrailSubject) => Finding[];
 
 function checkService(
-  doc: ManifestDocument,
+  doc: ManifestObject,
   lookups: ReadonlyMap<string, StatefulSetLookup>,
   config: PolicyConfig,
   labels: Labels | null,
@@ -260,7 +260,7 @@ function checkService(
 const SELECTOR_PATH = ["spec", "selector", "statefulset.kubernetes.io/pod-name"];
 
 async function checkStatefulSet(
-  doc: ManifestDocument,
+  doc: ManifestObject,
   options: CheckOptions,
   labels: Labels | null,
   guard: Guard,
@@ -304,7 +304,7 @@ async function checkStatefulSet(
   return reported.length > 0 ? { checked: toCheckedObject(doc, reported), problems } : { problems };
 }
 
-function toCheckedObject(doc: ManifestDocument, findings: readonly Finding[]): CheckedObject {
+function toCheckedObject(doc: ManifestObject, findings: readonly Finding[]): CheckedObject {
   const name = doc.name ?? UNNAMED;
   const placed = findings
     .map((f): ReportFinding => ({
@@ -335,7 +335,7 @@ function toCheckedObject(doc: ManifestDocument, findings: readonly Finding[]): C
  * the `type` (or `externalIPs`) that makes the Service external is the line to look at; for
  * labels, `metadata.labels` when it exists.
  */
-export function locateFinding(doc: ManifestDocument, finding: Finding): SourcePosition {
+export function locateFinding(doc: ManifestObject, finding: Finding): SourcePosition {
   const path = finding.path;
   if (path[0] === "spec" && path[1] === "selector") return doc.locate(path, "value");
   const spec = readMap(doc.object, "spec");

@@ -1,4 +1,4 @@
-import type { ManifestDocument } from "../manifests/read.js";
+import type { ManifestObject } from "../manifests/read.js";
 import { summarizePerPodService, summarizeService, summarizeStatefulSet } from "../policy/index.js";
 import type {
   PerPodServiceSummary,
@@ -26,7 +26,7 @@ export interface StatefulSetResolver {
 }
 
 export function createStatefulSetResolver(
-  documents: readonly ManifestDocument[],
+  documents: readonly ManifestObject[],
   defaultNamespace: string,
   live: StatefulSetSource | undefined,
 ): StatefulSetResolver {

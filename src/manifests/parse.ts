@@ -1,4 +1,11 @@
-import { LineCounter, parseAllDocuments, type Document, type YAMLError } from "yaml";
+import {
+  Composer,
+  LineCounter,
+  parseAllDocuments,
+  Parser,
+  type Document,
+  type YAMLError,
+} from "yaml";
 import { isJsonMap, readMap, readString } from "../policy/raw-object.js";
 import { locateField } from "./locate.js";
 import type { FieldPath, InputProblem, ManifestDocument, PositionAnchor } from "./types.js";
@@ -54,6 +61,46 @@ export function parseManifestText(
     readDocument(context, documents, problems);
   });
   return { documents, problems, yamlDocuments, hasErrors };
+}
+
+/**
+ * As `parseManifestText`, but composes one YAML document at a time and hands its objects to
+ * `visit` before composing the next: no document outlives its turn, so a caller that keeps
+ * only what it needs from each (a summary, a plain object) never holds a file's whole tree.
+ * Returns the problems, as `parseManifestText` would.
+ */
+export function forEachManifestDocument(
+  text: string,
+  source: ManifestSource,
+  defaultNamespace: string,
+  visit: (document: ManifestDocument) => void,
+): InputProblem[] {
+  const lineCounter = new LineCounter();
+  const parser = new Parser(lineCounter.addNewLine);
+  const composer = new Composer(MANIFEST_YAML_OPTIONS);
+  const problems: InputProblem[] = [];
+  let index = 0;
+  for (const doc of composer.compose(parser.parse(text)) as Iterable<Document.Parsed>) {
+    // As parseAllDocuments does with prettyErrors: where each error is, in lines and columns.
+    for (const error of [...doc.errors, ...doc.warnings]) {
+      if (error.pos[0] !== -1) error.linePos ??= [lineCounter.linePos(error.pos[0])];
+    }
+    if (doc.errors.length > 0) {
+      problems.push(...doc.errors.map((e) => toProblem(source.file, e)));
+    } else {
+      problems.push(
+        ...doc.warnings.map((w) => ({
+          ...toProblem(source.file, w),
+          severity: "warning" as const,
+        })),
+      );
+      const documents: ManifestDocument[] = [];
+      readDocument({ source, doc, index, lineCounter, defaultNamespace }, documents, problems);
+      for (const document of documents) visit(document);
+    }
+    index += 1;
+  }
+  return problems;
 }
 
 interface DocumentContext {

@@ -1,9 +1,10 @@
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import { parseManifestText, type ParsedManifests } from "./parse.js";
-import type { InputProblem, ManifestDocument } from "./types.js";
+import { detachFromTree, newReparseCache } from "./detach.js";
+import { forEachManifestDocument, parseManifestText, type ParsedManifests } from "./parse.js";
+import type { InputProblem, ManifestDocument, ManifestObject } from "./types.js";
 
-export type { InputProblem, ManifestDocument, SourcePosition } from "./types.js";
+export type { InputProblem, ManifestDocument, ManifestObject, SourcePosition } from "./types.js";
 
 export interface ReadOptions {
   readonly cwd: string;
@@ -13,11 +14,15 @@ export interface ReadOptions {
   readonly defaultNamespace?: string;
 }
 
-/** One input file, read and parsed once. */
-export interface ManifestFile {
+/** One input file's text, as read. */
+export interface ManifestText {
   readonly file: string;
   readonly absolutePath: string | undefined;
   readonly text: string;
+}
+
+/** One input file, read and parsed once. */
+export interface ManifestFile extends ManifestText {
   readonly parsed: ParsedManifests;
 }
 
@@ -49,14 +54,98 @@ export async function readManifests(
   };
 }
 
+/**
+ * Like `readManifests`, but the objects keep no YAML tree: each document's tree is dropped as
+ * soon as its object is taken, so memory grows with the plain objects, not with the parse.
+ */
+export async function readManifestObjects(
+  paths: readonly string[],
+  options: ReadOptions,
+): Promise<{ documents: ManifestObject[]; problems: InputProblem[] }> {
+  const documents: ManifestObject[] = [];
+  const parseProblems: InputProblem[] = [];
+  const duplicates = new DuplicateTracker();
+  const cache = newReparseCache();
+  const pathProblems = await forEachManifestText(paths, options, ({ file, absolutePath, text }) => {
+    const problems = forEachManifestDocument(
+      text,
+      { file, absolutePath },
+      options.defaultNamespace ?? "default",
+      (doc) => {
+        const detached = detachFromTree(doc, text, cache);
+        documents.push(detached);
+        duplicates.add(detached);
+      },
+    );
+    parseProblems.push(...problems);
+  });
+  return { documents, problems: [...pathProblems, ...parseProblems, ...duplicates.problems] };
+}
+
+/**
+ * Reads the input files one after the other, in order, hands each text (without a byte-order
+ * mark) to `visit` and keeps nothing: a caller that takes what it needs from each file holds
+ * one at a time (a few more are being read ahead). Returns the path and read errors.
+ */
+export async function forEachManifestText(
+  paths: readonly string[],
+  options: ReadOptions,
+  visit: (text: ManifestText) => void,
+): Promise<InputProblem[]> {
+  const { targets, problems } = await listTargets(paths, options);
+  const reads = new Map<number, Promise<ManifestText | InputProblem>>();
+  for (let index = 0; index < targets.length; index += 1) {
+    // Reads run a few files ahead; the visits stay in order, one file at a time.
+    for (
+      let ahead = index;
+      ahead < Math.min(targets.length, index + READ_CONCURRENCY);
+      ahead += 1
+    ) {
+      if (!reads.has(ahead)) reads.set(ahead, readTarget(targets[ahead] as Target, options));
+    }
+    const read = await (reads.get(index) as Promise<ManifestText | InputProblem>);
+    reads.delete(index);
+    if ("text" in read) visit({ ...read, text: stripBom(read.text) });
+    else problems.push(read);
+  }
+  return problems;
+}
+
 /** Reads and parses every input file once; `problems` holds only the path errors. */
 export async function readManifestFiles(
   paths: readonly string[],
   options: ReadOptions,
 ): Promise<{ files: ManifestFile[]; problems: InputProblem[] }> {
-  const defaultNamespace = options.defaultNamespace ?? "default";
+  const { targets, problems } = await listTargets(paths, options);
+  const files = await mapLimited(targets, READ_CONCURRENCY, async (target) => {
+    const read = await readTarget(target, options);
+    if (!("text" in read)) {
+      problems.push(read);
+      return null;
+    }
+    const source = { file: read.file, absolutePath: read.absolutePath };
+    const parsed = parseManifestText(
+      stripBom(read.text),
+      source,
+      options.defaultNamespace ?? "default",
+    );
+    return { ...read, parsed };
+  });
+  return { files: files.filter((f): f is ManifestFile => f !== null), problems };
+}
+
+interface Target {
+  /** Undefined for standard input. */
+  readonly absolutePath: string | undefined;
+}
+
+/** The files to read, each once, in order; `problems` holds the paths that could not be listed. */
+async function listTargets(
+  paths: readonly string[],
+  options: ReadOptions,
+): Promise<{ targets: Target[]; problems: InputProblem[] }> {
   const problems: InputProblem[] = [];
-  const targets: { absolutePath: string | undefined }[] = [];
+  const targets: Target[] = [];
   const seen = new Set<string>();
   for (const given of paths) {
     if (given === "-") {
@@ -71,26 +160,24 @@ export async function readManifestFiles(
       targets.push({ absolutePath });
     }
   }
-  const files = await mapLimited(targets, READ_CONCURRENCY, async ({ absolutePath }) => {
-    const file = absolutePath === undefined ? STDIN_NAME : toDisplayPath(options.cwd, absolutePath);
-    let text: string;
-    try {
-      text =
-        absolutePath === undefined
-          ? await readStream(options.stdin)
-          : await readFile(absolutePath, "utf8");
-    } catch (error: unknown) {
-      problems.push({
-        file,
-        severity: "error",
-        message: `cannot read ${file}: ${describeReadError(error)}`,
-      });
-      return null;
-    }
-    const parsed = parseManifestText(stripBom(text), { file, absolutePath }, defaultNamespace);
-    return { file, absolutePath, text, parsed };
-  });
-  return { files: files.filter((f): f is ManifestFile => f !== null), problems };
+  return { targets, problems };
+}
+
+async function readTarget(
+  { absolutePath }: Target,
+  options: ReadOptions,
+): Promise<ManifestText | InputProblem> {
+  const file = absolutePath === undefined ? STDIN_NAME : toDisplayPath(options.cwd, absolutePath);
+  let text: string;
+  try {
+    text =
+      absolutePath === undefined
+        ? await readStream(options.stdin)
+        : await readFile(absolutePath, "utf8");
+  } catch (error: unknown) {
+    return { file, severity: "error", message: `cannot read ${file}: ${describeReadError(error)}` };
+  }
+  return { file, absolutePath, text };
 }
 
 /** Files under a path: the file itself, or the manifest files of a directory tree, sorted. */
@@ -167,29 +254,38 @@ function stripBom(text: string): string {
 }
 
 /** Two objects with one identity: which one would apply is up to ordering, so say so. */
-export function findDuplicateObjects(documents: readonly ManifestDocument[]): InputProblem[] {
-  const first = new Map<string, ManifestDocument>();
-  const problems: InputProblem[] = [];
-  for (const doc of documents) {
-    if (doc.name === undefined) continue;
+export function findDuplicateObjects(documents: readonly ManifestObject[]): InputProblem[] {
+  const duplicates = new DuplicateTracker();
+  for (const doc of documents) duplicates.add(doc);
+  return duplicates.problems;
+}
+
+/**
+ * Finds duplicate objects as they are read; keeps the identity and position of each first
+ * definition only, not the object.
+ */
+export class DuplicateTracker {
+  readonly problems: InputProblem[] = [];
+  private readonly first = new Map<string, { file: string; line: number; column: number }>();
+
+  add(doc: ManifestObject): void {
+    if (doc.name === undefined) return;
     const group = doc.apiVersion.includes("/") ? doc.apiVersion.split("/")[0] : "";
     const key = `${group ?? ""}/${doc.kind}/${doc.namespace}/${doc.name}`;
-    const earlier = first.get(key);
-    if (!earlier) {
-      first.set(key, doc);
-      continue;
-    }
     const at = doc.locate(["metadata", "name"], "value");
-    const was = earlier.locate(["metadata", "name"], "value");
-    problems.push({
+    const earlier = this.first.get(key);
+    if (!earlier) {
+      this.first.set(key, { file: doc.file, line: at.line, column: at.column });
+      return;
+    }
+    this.problems.push({
       file: doc.file,
       line: at.line,
       column: at.column,
       severity: "error",
-      message: `duplicate ${doc.kind} ${doc.namespace}/${doc.name}: also defined at ${earlier.file}:${was.line}:${was.column}`,
+      message: `duplicate ${doc.kind} ${doc.namespace}/${doc.name}: also defined at ${earlier.file}:${earlier.line}:${earlier.column}`,
     });
   }
-  return problems;
 }
 
 function describeReadError(error: unknown): string {

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { ConfigError } from "../errors.js";
-import { readManifests, type InputProblem } from "../manifests/read.js";
+import { forEachManifestDocument } from "../manifests/parse.js";
+import { DuplicateTracker, forEachManifestText, type InputProblem } from "../manifests/read.js";
 import { summarizeNamespace, type NamespaceSummary } from "../namespaces/source.js";
 import {
   summarizePerPodService,
@@ -31,16 +32,39 @@ export interface ManifestSource extends StatefulSetSource {
  * `serve --manifests DIR`: the StatefulSets and per-pod Services in a directory of manifests,
  * read once at start. A file that does not parse fails startup (ConfigError naming file:line):
  * a webhook that silently ignored half its StatefulSets would deny valid Services.
+ * Each YAML document is summarised as it is parsed and its tree dropped before the next: only
+ * the summaries stay, so memory does not grow with the parse of the whole directory.
  */
 export async function createManifestSource(
   dir: string,
   options: ManifestSourceOptions,
 ): Promise<ManifestSource> {
   const defaultNamespace = options.defaultNamespace ?? "default";
-  const { documents, problems } = await readManifests([dir], {
-    cwd: options.cwd,
-    defaultNamespace,
+  const statefulSets: StatefulSetSummary[] = [];
+  const services: PerPodServiceSummary[] = [];
+  const allServices: ServiceSummary[] = [];
+  const namespaces: NamespaceSummary[] = [];
+  const parseProblems: InputProblem[] = [];
+  const duplicates = new DuplicateTracker();
+  let files = 0;
+  const pathProblems = await forEachManifestText([dir], { cwd: options.cwd }, (input) => {
+    let objects = 0;
+    const problems = forEachManifestDocument(input.text, input, defaultNamespace, (doc) => {
+      objects += 1;
+      duplicates.add(doc);
+      const anyService = summarizeService(doc.object, defaultNamespace);
+      if (anyService) allServices.push(anyService);
+      const namespace = summarizeNamespace(doc.object);
+      if (namespace) namespaces.push(namespace);
+      const sts = summarizeStatefulSet(doc.object, defaultNamespace);
+      if (sts) statefulSets.push(sts);
+      const service = summarizePerPodService(doc.object, defaultNamespace);
+      if (service) services.push(service);
+    });
+    parseProblems.push(...problems);
+    if (objects > 0) files += 1;
   });
+  const problems = [...pathProblems, ...parseProblems, ...duplicates.problems];
   const errors = problems.filter((p) => p.severity === "error");
   if (errors.length > 0) {
     throw new ConfigError(`--manifests ${dir}: ${errors.map(formatProblem).join("; ")}`);
@@ -48,24 +72,10 @@ export async function createManifestSource(
   for (const problem of problems) {
     options.logger.warn({ file: problem.file, line: problem.line }, formatProblem(problem));
   }
-  const statefulSets: StatefulSetSummary[] = [];
-  const services: PerPodServiceSummary[] = [];
-  const allServices: ServiceSummary[] = [];
-  const namespaces: NamespaceSummary[] = [];
-  for (const { object } of documents) {
-    const anyService = summarizeService(object, defaultNamespace);
-    if (anyService) allServices.push(anyService);
-    const namespace = summarizeNamespace(object);
-    if (namespace) namespaces.push(namespace);
-    const sts = summarizeStatefulSet(object, defaultNamespace);
-    if (sts) statefulSets.push(sts);
-    const service = summarizePerPodService(object, defaultNamespace);
-    if (service) services.push(service);
-  }
   options.logger.info(
     {
       manifests: dir,
-      files: new Set(documents.map((d) => d.file)).size,
+      files,
       statefulSets: statefulSets.map((s) => `${s.namespace}/${s.name}`),
       perPodServices: services.length,
       namespaces: namespaces.map((ns) => ns.name),

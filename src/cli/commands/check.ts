@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { readManifests, type InputProblem } from "../../manifests/read.js";
+import { readManifestObjects, type InputProblem } from "../../manifests/read.js";
 import type { PolicyConfig } from "../../policy/types.js";
 import { checkManifests, type CheckReport } from "../check-manifests.js";
 import { EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
@@ -43,7 +43,7 @@ export function checkCommand(io: CliIo, setExitCode: SetExitCode): Command {
 async function runCheck(paths: readonly string[], flags: CheckFlags, io: CliIo): Promise<number> {
   const setup = await preparePolicy(flags, io);
   try {
-    const read = await readManifests(paths, {
+    const read = await readManifestObjects(paths, {
       cwd: io.cwd,
       stdin: io.stdin,
       defaultNamespace: flags.namespace,
