@@ -21,6 +21,7 @@ const BOOKMARK_INTERVAL_MS = 10_000;
 const TYPE = {
   statefulsets: { apiVersion: "apps/v1", kind: "StatefulSet", list: "StatefulSetList" },
   services: { apiVersion: "v1", kind: "Service", list: "ServiceList" },
+  namespaces: { apiVersion: "v1", kind: "Namespace", list: "NamespaceList" },
 };
 
 function metadata(namespace, name, n, labels) {
@@ -120,14 +121,32 @@ function perPodService(namespace, statefulSetName, ordinal, n) {
   };
 }
 
+function namespaceObject(name) {
+  return {
+    metadata: {
+      name,
+      uid: `uid-namespace-${name}`,
+      resourceVersion: RESOURCE_VERSION,
+      creationTimestamp: "2026-01-01T00:00:00Z",
+      labels: { "kubernetes.io/metadata.name": name },
+    },
+    spec: { finalizers: ["kubernetes"] },
+    status: { phase: "Active" },
+  };
+}
+
 /** Items per resource, sorted by namespace/name, each kept as its JSON text. */
 function buildObjects() {
-  const objects = { statefulsets: [], services: [] };
+  const objects = { statefulsets: [], services: [], namespaces: [] };
   for (let n = 0; n < count; n += 1) {
     const namespace = `team-${String(n % NAMESPACES).padStart(3, "0")}`;
     const name = `app-${String(n).padStart(5, "0")}`;
     objects.statefulsets.push(statefulSet(namespace, name, 1 + (n % 5), n));
     objects.services.push(perPodService(namespace, name, 0, n));
+  }
+  // The namespace cache lists these too (labels only), as on a real cluster.
+  for (const name of new Set(objects.statefulsets.map((o) => o.metadata.namespace)).add("demo")) {
+    objects.namespaces.push(namespaceObject(name));
   }
   objects.statefulsets.push(statefulSet("demo", "web", 2, count));
   objects.services.push(perPodService("demo", "web", 0, count));
@@ -135,12 +154,12 @@ function buildObjects() {
   const byKey = {};
   for (const [resource, items] of Object.entries(objects)) {
     items.sort((a, b) =>
-      `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
-        `${b.metadata.namespace}/${b.metadata.name}`,
+      `${a.metadata.namespace ?? ""}/${a.metadata.name}`.localeCompare(
+        `${b.metadata.namespace ?? ""}/${b.metadata.name}`,
       ),
     );
     byKey[resource] = new Map(
-      items.map((item) => [`${item.metadata.namespace}/${item.metadata.name}`, item]),
+      items.map((item) => [`${item.metadata.namespace ?? ""}/${item.metadata.name}`, item]),
     );
   }
   return byKey;
@@ -150,6 +169,7 @@ const objects = buildObjects();
 const lists = {
   statefulsets: [...objects.statefulsets.values()].map((o) => JSON.stringify(o)),
   services: [...objects.services.values()].map((o) => JSON.stringify(o)),
+  namespaces: [...objects.namespaces.values()].map((o) => JSON.stringify(o)),
 };
 const stats = { lists: 0, watches: 0, gets: 0 };
 
@@ -209,9 +229,10 @@ function startWatch(req, res, resource, query) {
   });
 }
 
-const COLLECTION = /^\/(?:apis\/apps\/v1|api\/v1)\/(statefulsets|services)$/;
+const COLLECTION = /^\/(?:apis\/apps\/v1|api\/v1)\/(statefulsets|services|namespaces)$/;
 const OBJECT =
   /^\/(?:apis\/apps\/v1|api\/v1)\/namespaces\/([^/]+)\/(statefulsets|services)\/([^/]+)$/;
+const NAMESPACE_OBJECT = /^\/api\/v1\/namespaces\/([^/]+)$/;
 
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? "/", "http://localhost");
@@ -223,7 +244,10 @@ const server = createServer((req, res) => {
     return;
   }
   const answer = () => {
-    const object = OBJECT.exec(url.pathname);
+    const namespaceName = NAMESPACE_OBJECT.exec(url.pathname)?.[1];
+    const object = namespaceName
+      ? [url.pathname, "", "namespaces", namespaceName]
+      : OBJECT.exec(url.pathname);
     if (url.pathname === "/version") {
       sendJson(res, 200, JSON.stringify({ major: "1", minor: "30", gitVersion: "v1.30.2" }));
     } else if (object) {
