@@ -200,8 +200,10 @@ function applyEdit(
   edit: Edit,
   deep: Map<string, { inner: string; depth: number; asList: boolean }>,
 ): void {
+  // Values are copied in: fast-check replays the same sample objects while shrinking, and a
+  // later edit must never mutate (or make a cycle through) a value an earlier sample holds.
   if (edit.kind === "set") {
-    setAt(root, edit.path, edit.value);
+    setAt(root, edit.path, structuredClone(edit.value));
     return;
   }
   const paths = listPaths(root);
@@ -211,7 +213,7 @@ function applyEdit(
     // An own property, as JSON.parse makes it; plain assignment of __proto__ would not be one.
     if (isMap(target)) {
       Object.defineProperty(target, edit.key, {
-        value: edit.value,
+        value: structuredClone(edit.value),
         enumerable: true,
         writable: true,
         configurable: true,
@@ -229,7 +231,7 @@ function applyEdit(
     return;
   }
   if (edit.kind === "replace") {
-    setAt(root, path, edit.value);
+    setAt(root, path, structuredClone(edit.value));
     return;
   }
   let nested = readAt(root, path);
