@@ -4,6 +4,7 @@ import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeApiServer } from "../helpers/fake-apiserver.js";
 import { makeTempDir, runBuiltCli, type CliRun } from "./built-cli.js";
+import { renderKubeconfig } from "../helpers/kubeconfig.js";
 
 interface Exported {
   apiVersion: string;
@@ -32,22 +33,6 @@ labels:
     - {key: example.com/owner, value: platform}
     - {key: example.com/team, fromStatefulSetLabel: team}
 `;
-
-function renderKubeconfig(server: string): string {
-  return `apiVersion: v1
-kind: Config
-clusters:
-  - name: fake
-    cluster: {server: "${server}", insecure-skip-tls-verify: true}
-users:
-  - name: ci
-    user: {token: test-token}
-contexts:
-  - name: fake
-    context: {cluster: fake, user: ci}
-current-context: fake
-`;
-}
 
 describe("stsguard export-policies (built CLI)", () => {
   let fake: FakeApiServer;

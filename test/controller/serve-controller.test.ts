@@ -7,22 +7,7 @@ import { describe, expect, it } from "vitest";
 import { cliPath, makeTempDir, runBuiltCli } from "../cli/built-cli.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { eventsOf, kafka, specOf, startFake, waitForServices } from "./harness.js";
-
-function renderKubeconfig(server: string): string {
-  return `apiVersion: v1
-kind: Config
-clusters:
-  - name: fake
-    cluster: {server: "${server}", insecure-skip-tls-verify: true}
-users:
-  - name: stsguard
-    user: {token: controller-token}
-contexts:
-  - name: fake
-    context: {cluster: fake, user: stsguard}
-current-context: fake
-`;
-}
+import { renderKubeconfig } from "../helpers/kubeconfig.js";
 
 describe("stsguard serve --controller (built CLI)", () => {
   it("documents the flags and refuses --controller with --manifests", async () => {
@@ -43,7 +28,10 @@ describe("stsguard serve --controller (built CLI)", () => {
     const temp = await makeTempDir("serve-controller-");
     try {
       await mkdir(join(temp.dir, "home"));
-      await writeFile(join(temp.dir, "kubeconfig.yaml"), renderKubeconfig(fake.url));
+      await writeFile(
+        join(temp.dir, "kubeconfig.yaml"),
+        renderKubeconfig(fake.url, "controller-token"),
+      );
       const child = spawn(
         process.execPath,
         [

@@ -10,6 +10,7 @@ import { FakeApiServer } from "../helpers/fake-apiserver.js";
 import { aService, aStatefulSet } from "../helpers/objects.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { postJson, requestHttp } from "../server/https-client.js";
+import { renderKubeconfig } from "../helpers/kubeconfig.js";
 
 const CONFIG = `
 mode: enforce
@@ -17,22 +18,6 @@ namespaces:
   - selector: {matchLabels: {env: sandbox}}
     mode: warn
 `;
-
-function kubeconfig(server: string): string {
-  return `apiVersion: v1
-kind: Config
-clusters:
-  - name: fake
-    cluster: {server: "${server}", insecure-skip-tls-verify: true}
-users:
-  - name: webhook
-    user: {token: test-token}
-contexts:
-  - name: fake
-    context: {cluster: fake, user: webhook}
-current-context: fake
-`;
-}
 
 const namespace = (labels: Record<string, string>) => ({
   apiVersion: "v1",
@@ -56,7 +41,7 @@ describe("serve against a cluster: modes from namespace labels", () => {
     fake.apply("namespaces", namespace({ env: "sandbox" }));
     fake.apply("statefulsets", aStatefulSet({ name: "web", replicas: 2 }));
     temp = await makeTempDir("serve-cluster-");
-    await writeFile(path.join(temp.dir, "kubeconfig.yaml"), kubeconfig(fake.url));
+    await writeFile(path.join(temp.dir, "kubeconfig.yaml"), renderKubeconfig(fake.url));
     await writeFile(path.join(temp.dir, "config.yaml"), CONFIG);
     await mkdir(path.join(temp.dir, "home"));
     child = spawn(
