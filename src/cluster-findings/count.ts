@@ -36,15 +36,20 @@ export interface FindingCount {
 
 const SEVERITIES: readonly FindingSeverity[] = ["error", "warning"];
 
+/** A namespace's labels as the namespace cache holds them now; null when it does not know them. */
+export type NamespaceLabelsOf = (namespace: string) => Readonly<Record<string, string>> | null;
+
 /**
  * Counts by rule and severity (every pair, zeros included, so alerts see a series), after
- * exemptions as the webhook applies them; namespaces in mode `off` are not counted. The user
- * and namespace labels are unknown here, so exemptions that need them do not apply.
+ * exemptions and modes as the webhook applies them (namespace labels from the cache); namespaces
+ * in mode `off` are not counted. The user is unknown here, so exemptions by user or group do not
+ * apply.
  */
 export function countClusterFindings(
   snapshot: ClusterSnapshot,
   config: StsguardConfig,
   now: Date,
+  namespaceLabels: NamespaceLabelsOf = () => null,
 ): FindingCount[] {
   const counts = new Map<string, number>();
   for (const rule of CLUSTER_FINDING_RULES) {
@@ -75,7 +80,8 @@ export function countClusterFindings(
     findings: readonly Finding[],
   ): void => {
     if (findings.length === 0) return;
-    const subject = { kind, namespace, name, statefulSet, namespaceLabels: null, user: null };
+    const labels = namespaceLabels(namespace);
+    const subject = { kind, namespace, name, statefulSet, namespaceLabels: labels, user: null };
     const decision = decide(findings, subject, config, now);
     if (decision.mode !== "off") add(decision.findings);
   };

@@ -100,6 +100,7 @@ export function createNamespaceCache(options: NamespaceCacheOptions): NamespaceC
       return cached ? Promise.resolve({ status: "found", namespace: cached }) : readLive(name);
     },
     isReady: () => !closeController.signal.aborted && reflector.isSynced(),
+    cachedLabels: (name) => reflector.get("", name)?.labels ?? null,
     count: () => reflector.count(),
     start() {
       if (closeController.signal.aborted) return Promise.resolve();

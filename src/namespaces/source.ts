@@ -21,6 +21,8 @@ export interface NamespaceSource {
   lookup(name: string): Promise<NamespaceLookup>;
   /** True once the source has synced and can answer. */
   isReady(): boolean;
+  /** The labels held in memory now, without a read; null when the namespace is not known. */
+  cachedLabels(name: string): Readonly<Record<string, string>> | null;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ export function createStaticNamespaceSource(
       );
     },
     isReady: () => true,
+    cachedLabels: (name) => byName.get(name)?.labels ?? null,
     close: () => Promise.resolve(),
   };
 }

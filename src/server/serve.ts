@@ -101,7 +101,11 @@ export async function runServe(
     readClusterFindings: () => {
       const snapshot = opened?.readSnapshot?.() ?? null;
       const config = liveConfig?.current() ?? null;
-      return snapshot && config && countClusterFindings(snapshot, config, new Date());
+      if (!snapshot || !config || !opened) return null;
+      const namespaces = opened.namespaces;
+      return countClusterFindings(snapshot, config, new Date(), (name) =>
+        namespaces.cachedLabels(name),
+      );
     },
     defaultMetrics: true,
   });
