@@ -17,6 +17,11 @@ export interface MetricsOptions {
    * there is no synced cluster cache (e.g. `serve --manifests`): the gauge then has no samples.
    */
   readonly readClusterFindings?: () => readonly FindingCount[] | null;
+  /**
+   * Backs `stsguard_cache_fresh{resource}`, read at scrape time: whether each cache is trusted
+   * now. Null (or absent) without a cluster cache: the gauge then has no samples.
+   */
+  readonly readCacheFreshness?: () => Readonly<Record<string, boolean>> | null;
   /** Process metrics (CPU, memory, event loop lag); off in tests that start many servers. */
   readonly defaultMetrics?: boolean;
 }
@@ -80,6 +85,20 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     registers: [registry],
     collect(): void {
       this.set(options.isSourceReady() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "stsguard_cache_fresh",
+    help:
+      "1 while a cache is trusted (its watch showed signs of life within the freshness window), " +
+      "0 while admission reads that resource live instead, by resource.",
+    labelNames: ["resource"] as const,
+    registers: [registry],
+    collect(): void {
+      this.reset();
+      for (const [resource, fresh] of Object.entries(options.readCacheFreshness?.() ?? {})) {
+        this.set({ resource }, fresh ? 1 : 0);
+      }
     },
   });
   const tlsReloads = new Counter({

@@ -12,7 +12,7 @@ import {
 import { countClusterFindings } from "../cluster-findings/count.js";
 import { fixedConfig, watchConfigFile, type LiveConfig } from "../config/reload.js";
 import { ConfigError } from "../errors.js";
-import type { ClusterSnapshot } from "../kube/cluster-source.js";
+import type { ClusterSnapshot, ClusterSourceHealth } from "../kube/cluster-source.js";
 import { createStaticNamespaceSource, type NamespaceSource } from "../namespaces/source.js";
 import {
   createBodyBudget,
@@ -106,6 +106,12 @@ export async function runServe(
       return countClusterFindings(snapshot, config, new Date(), (name) =>
         namespaces.cachedLabels(name),
       );
+    },
+    readCacheFreshness: () => {
+      const health = opened?.readHealth?.();
+      return health
+        ? { statefulsets: health.statefulSetsFresh, services: health.servicesFresh }
+        : null;
     },
     defaultMetrics: true,
   });
@@ -239,6 +245,8 @@ interface OpenedSource {
   readonly kubeConfig?: KubeConfig;
   /** The cluster caches, for the findings gauge; absent without a cluster. */
   readonly readSnapshot?: () => ClusterSnapshot | null;
+  /** The cluster caches' health, for `stsguard_cache_fresh`; absent without a cluster. */
+  readonly readHealth?: () => ClusterSourceHealth;
 }
 
 /** --manifests DIR (offline), else the cluster from --kubeconfig, KUBECONFIG, ~/.kube or the pod. */
@@ -326,6 +334,7 @@ async function openSource(
     statefulSets: [],
     kubeConfig,
     readSnapshot: () => source.readSnapshot(),
+    readHealth: () => source.readHealth(),
     ...version,
   };
 }
