@@ -150,15 +150,23 @@ describe("serve reloads its configuration on a ..data symlink swap", () => {
     expect(text).toContain('stsguard_config_reloads_total{outcome="applied"} 1');
     expect(text).toContain(`stsguard_config_info{hash="${sha256(ENFORCE)}"} 1`);
     expect(text).not.toContain(sha256(WARN));
+    await waitFor(
+      "the reload's log line",
+      () => stdout.includes(`"hash":"${sha256(ENFORCE)}"`),
+      5_000,
+    );
     expect(stdout).toContain('"msg":"configuration reloaded"');
-    expect(stdout).toContain(`"hash":"${sha256(ENFORCE)}"`);
   });
 
   it("rejects an invalid change, names the key, and keeps answering with the old one", async () => {
     await publish(configDir, "00_02_00.3", BAD);
+    // The log line and the metric travel on different channels (a pipe, an HTTP scrape): wait
+    // for both, in either order.
     await waitFor(
       "the rejection",
-      async () => (await metrics()).includes('stsguard_config_reloads_total{outcome="rejected"} 1'),
+      async () =>
+        (await metrics()).includes('stsguard_config_reloads_total{outcome="rejected"} 1') &&
+        stdout.includes("configuration rejected"),
       5_000,
     );
     const line = stdout.split("\n").find((l) => l.includes("configuration rejected"));
