@@ -61,7 +61,7 @@ describe("stsguard serve --controller (built CLI)", () => {
       let stderr = "";
       child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
       child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
       try {
         await waitFor("the start banner", () => /Stop with Ctrl-C/.test(stderr), 20_000);
         const metricsPort = Number(
