@@ -7,11 +7,11 @@
  * each one reads `current()` once.
  */
 import { createHash } from "node:crypto";
-import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { ConfigError, describeError } from "../errors.js";
+import { watchChanges } from "../files/watch-changes.js";
 import { parseConfig, type StsguardConfig } from "./config.js";
 
 export const DEFAULT_CONFIG_POLL_INTERVAL_MS = 2_000;
@@ -68,14 +68,11 @@ export async function watchConfigFile(options: WatchConfigOptions): Promise<Conf
   let suspect: string | null = null;
   let rejectedHash: string | null = null;
   let closed = false;
-  let running: Promise<void> | null = null;
-  let rerun = false;
-  let debounceTimer: NodeJS.Timeout | undefined;
 
   const reject = (hash: string, error: ConfigError): void => {
     if (suspect !== hash) {
       suspect = hash;
-      debounce();
+      watch.checkSoon();
       return;
     }
     suspect = null;
@@ -120,47 +117,22 @@ export async function watchConfigFile(options: WatchConfigOptions): Promise<Conf
     options.onReload?.({ outcome: "applied", hash: activeHash, config: next });
   };
 
-  // Serialises checks: events during a check cause exactly one more.
-  const scheduleCheck = (): void => {
-    if (closed) return;
-    if (running !== null) {
-      rerun = true;
-      return;
-    }
-    running = check()
-      .catch((error: unknown) => {
-        log.error({ err: error, file: path }, "configuration reload check failed");
-      })
-      .finally(() => {
-        running = null;
-        if (rerun) {
-          rerun = false;
-          scheduleCheck();
-        }
-      });
-  };
-
-  const debounce = (): void => {
-    clearTimeout(debounceTimer);
-    debounceTimer = setTimeout(scheduleCheck, options.debounceMs ?? DEFAULT_CONFIG_DEBOUNCE_MS);
-    debounceTimer.unref();
-  };
-
-  const watcher = watchDirectory(dirname(path), debounce, log);
-  const pollTimer = setInterval(
-    scheduleCheck,
-    options.pollIntervalMs ?? DEFAULT_CONFIG_POLL_INTERVAL_MS,
-  );
-  pollTimer.unref();
+  const watch = watchChanges({
+    dirs: [dirname(path)],
+    check,
+    debounceMs: options.debounceMs ?? DEFAULT_CONFIG_DEBOUNCE_MS,
+    pollIntervalMs: options.pollIntervalMs ?? DEFAULT_CONFIG_POLL_INTERVAL_MS,
+    log: log.child({ file: path }),
+    what: "the config directory",
+    checkFailedMessage: "configuration reload check failed",
+  });
 
   return {
     current: () => active,
     hash: () => activeHash,
     close(): void {
       closed = true;
-      clearInterval(pollTimer);
-      clearTimeout(debounceTimer);
-      watcher?.close();
+      watch.close();
     },
   };
 }
@@ -182,19 +154,5 @@ async function readOrThrow(path: string): Promise<{ text: string; hash: string }
     throw new ConfigError(`cannot read config file ${path}: ${describeError(error)}`, {
       cause: error,
     });
-  }
-}
-
-function watchDirectory(dir: string, onEvent: () => void, log: Logger): FSWatcher | null {
-  try {
-    const watcher = watch(dir, { persistent: false }, onEvent);
-    watcher.on("error", (error: unknown) => {
-      log.warn({ err: error, dir }, "stopped watching the config directory; relying on polling");
-      watcher.close();
-    });
-    return watcher;
-  } catch (error: unknown) {
-    log.warn({ err: error, dir }, "cannot watch the config directory; relying on polling");
-    return null;
   }
 }

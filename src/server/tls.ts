@@ -1,10 +1,11 @@
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from "node:crypto";
-import { watch, readFileSync, type FSWatcher } from "node:fs";
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { Logger } from "pino";
 import { ConfigError, describeError } from "../errors.js";
+import { watchChanges } from "../files/watch-changes.js";
 
 /**
  * Options every stsguard HTTPS server should be created with, and re-applied on every reload:
@@ -111,9 +112,6 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
   const settleMs = options.settleMs ?? DEFAULT_TLS_SETTLE_MS;
   let settleTimer: NodeJS.Timeout | undefined;
   let closed = false;
-  let running: Promise<void> | null = null;
-  let rerun = false;
-  let debounceTimer: NodeJS.Timeout | undefined;
 
   const reloadIfChanged = async (): Promise<void> => {
     const contents = await readBoth(options);
@@ -132,7 +130,12 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
       if (left > 0) {
         // Read again once the settle time is over, or earlier when the files change.
         clearTimeout(settleTimer);
-        settleTimer = setTimeout(scheduleCheck, Math.max(left, options.debounceMs ?? 0));
+        settleTimer = setTimeout(
+          () => {
+            watch.checkNow();
+          },
+          Math.max(left, options.debounceMs ?? 0),
+        );
         settleTimer.unref();
         return;
       }
@@ -164,52 +167,21 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
     options.onReload?.({ outcome: "rejected", error });
   };
 
-  // Serialises checks: events that arrive during a check cause exactly one more check.
-  const scheduleCheck = (): void => {
-    if (closed) {
-      return;
-    }
-    if (running !== null) {
-      rerun = true;
-      return;
-    }
-    running = reloadIfChanged()
-      .catch((e: unknown) => {
-        log.error({ err: e }, "TLS reload check failed");
-      })
-      .finally(() => {
-        running = null;
-        if (rerun) {
-          rerun = false;
-          scheduleCheck();
-        }
-      });
-  };
-
-  const debounce = (): void => {
-    clearTimeout(debounceTimer);
-    debounceTimer = setTimeout(scheduleCheck, options.debounceMs ?? DEFAULT_TLS_DEBOUNCE_MS);
-    debounceTimer.unref();
-  };
-
-  const watchers = [...new Set([dirname(certFile), dirname(keyFile)])].flatMap((dir) =>
-    watchDirectory(dir, debounce, log),
-  );
-  const pollTimer = setInterval(
-    scheduleCheck,
-    options.pollIntervalMs ?? DEFAULT_TLS_POLL_INTERVAL_MS,
-  );
-  pollTimer.unref();
+  const watch = watchChanges({
+    dirs: [dirname(certFile), dirname(keyFile)],
+    check: reloadIfChanged,
+    debounceMs: options.debounceMs ?? DEFAULT_TLS_DEBOUNCE_MS,
+    pollIntervalMs: options.pollIntervalMs ?? DEFAULT_TLS_POLL_INTERVAL_MS,
+    log,
+    what: "TLS directory",
+    checkFailedMessage: "TLS reload check failed",
+  });
 
   return {
     close(): void {
       closed = true;
-      clearInterval(pollTimer);
-      clearTimeout(debounceTimer);
+      watch.close();
       clearTimeout(settleTimer);
-      for (const watcher of watchers) {
-        watcher.close();
-      }
     },
   };
 }
@@ -303,20 +275,6 @@ export function readCertificateExpiry(cert: string | Buffer): number {
 /** `validTo` of a TlsPair ("Jan 10 09:05:03 2030 GMT") in seconds since the epoch. */
 export function toEpochSeconds(validTo: string): number {
   return Math.floor(Date.parse(validTo) / 1000);
-}
-
-function watchDirectory(dir: string, onEvent: () => void, log: Logger): FSWatcher[] {
-  try {
-    const watcher = watch(dir, { persistent: false }, onEvent);
-    watcher.on("error", (e: unknown) => {
-      log.warn({ err: e, dir }, "stopped watching TLS directory; relying on polling");
-      watcher.close();
-    });
-    return [watcher];
-  } catch (e: unknown) {
-    log.warn({ err: e, dir }, "cannot watch TLS directory; relying on polling");
-    return [];
-  }
 }
 
 function hashContents(cert: Buffer, key: Buffer): string {
