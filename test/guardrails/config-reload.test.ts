@@ -1,16 +1,16 @@
 // `stsguard serve --config` reloads its configuration when a kubelet-style ConfigMap mount swaps
 // its `..data` symlink: the built CLI in a child process, a real directory watch, and requests
 // in flight the whole time.
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, symlink, writeFile } from "node:fs/promises";
+import { mkdir, rename, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { cliPath, makeTempDir, runBuiltCli } from "../cli/built-cli.js";
+import { makeTempDir, runBuiltCli } from "../cli/built-cli.js";
 import { aService, aStatefulSet } from "../helpers/objects.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { postJson, requestHttp, startSlowPost, type Answer } from "../server/https-client.js";
+import { startServeProcess, type ServeProcess } from "../server/serve-process.js";
 
 const WARN = "mode: warn\n";
 const ENFORCE = "# reviewed in PLAT-200\nmode: enforce\n";
@@ -55,11 +55,9 @@ function verdictOf(answer: Answer): Verdict | `bad: ${string}` {
 }
 
 describe("serve reloads its configuration on a ..data symlink swap", () => {
-  let temp: { dir: string; remove: () => Promise<void> };
+  let serve: ServeProcess;
   let configDir: string;
-  let child: ChildProcess;
-  let stdout = "";
-  let stderr = "";
+  const stdout = (): string => serve.output().stdout;
   let port = 0;
   let metricsPort = 0;
   let ca = "";
@@ -74,51 +72,30 @@ describe("serve reloads its configuration on a ..data symlink swap", () => {
   beforeAll(async () => {
     // Builds dist/ first when it is stale (a lone `vitest run` of this file).
     await runBuiltCli(["--version"]);
-    temp = await makeTempDir("config-reload-");
-    configDir = path.join(temp.dir, "config");
-    await mkdir(configDir);
-    await publish(configDir, "00_00_00.1", WARN);
-    await symlink("..data/config.yaml", path.join(configDir, "config.yaml"));
-    await mkdir(path.join(temp.dir, "manifests"));
-    await writeFile(
-      path.join(temp.dir, "manifests", "web.yaml"),
-      [
-        { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } },
-        aStatefulSet({ name: "web", namespace: "team-a", replicas: 2 }),
-      ]
-        .map((d) => stringify(d))
-        .join("---\n"),
-    );
-    await mkdir(path.join(temp.dir, "home"));
-    child = spawn(
-      process.execPath,
-      [
-        cliPath,
-        "serve",
-        "--manifests",
-        "manifests",
-        "--config",
-        "config/config.yaml",
-        "--host",
-        "127.0.0.1",
-      ],
+    serve = await startServeProcess(
+      ["--config", "config/config.yaml"],
+      {},
       {
-        cwd: temp.dir,
-        env: {
-          PATH: process.env["PATH"] ?? "",
-          HOME: path.join(temp.dir, "home"),
-          STSGUARD_PORT: "0",
-          STSGUARD_METRICS_PORT: "0",
+        sourceArgs: ["--manifests", "manifests"],
+        prepare: async (dir) => {
+          await mkdir(path.join(dir, "config"));
+          await publish(path.join(dir, "config"), "00_00_00.1", WARN);
+          await symlink("..data/config.yaml", path.join(dir, "config", "config.yaml"));
+          await mkdir(path.join(dir, "manifests"));
+          await writeFile(
+            path.join(dir, "manifests", "web.yaml"),
+            [
+              { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } },
+              aStatefulSet({ name: "web", namespace: "team-a", replicas: 2 }),
+            ]
+              .map((d) => stringify(d))
+              .join("---\n"),
+          );
         },
-        stdio: ["ignore", "pipe", "pipe"],
       },
     );
-    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    await waitFor("the start banner", () => /Stop with Ctrl-C/.test(stderr), 20_000);
-    port = Number(/stsguard webhook: https:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]);
-    metricsPort = Number(/metrics: +http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stderr)?.[1]);
-    ca = await readFile(path.join(temp.dir, "certs", "ca.crt"), "utf8");
+    configDir = path.join(serve.dir, "config");
+    ({ port, metricsPort, ca } = serve);
     // Requests in flight for the whole test: four clients back to back.
     load = Promise.all(
       Array.from({ length: 4 }, async () => {
@@ -130,8 +107,7 @@ describe("serve reloads its configuration on a ..data symlink swap", () => {
   afterAll(async () => {
     stopLoad = true;
     await load;
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    await temp.remove();
+    await serve.dispose();
   });
 
   it("starts with the mounted configuration and publishes its hash", async () => {
@@ -152,10 +128,10 @@ describe("serve reloads its configuration on a ..data symlink swap", () => {
     expect(text).not.toContain(sha256(WARN));
     await waitFor(
       "the reload's log line",
-      () => stdout.includes(`"hash":"${sha256(ENFORCE)}"`),
+      () => stdout().includes(`"hash":"${sha256(ENFORCE)}"`),
       5_000,
     );
-    expect(stdout).toContain('"msg":"configuration reloaded"');
+    expect(stdout()).toContain('"msg":"configuration reloaded"');
   });
 
   it("rejects an invalid change, names the key, and keeps answering with the old one", async () => {
@@ -166,10 +142,12 @@ describe("serve reloads its configuration on a ..data symlink swap", () => {
       "the rejection",
       async () =>
         (await metrics()).includes('stsguard_config_reloads_total{outcome="rejected"} 1') &&
-        stdout.includes("configuration rejected"),
+        stdout().includes("configuration rejected"),
       5_000,
     );
-    const line = stdout.split("\n").find((l) => l.includes("configuration rejected"));
+    const line = stdout()
+      .split("\n")
+      .find((l) => l.includes("configuration rejected"));
     expect(line).toBeDefined();
     expect(JSON.parse(line ?? "{}")).toMatchObject({ level: "error" });
     expect(line).toContain(

@@ -1,15 +1,15 @@
 // The built `stsguard serve` against a cluster (the local list/watch API server): namespace
 // labels come from the namespace cache, and a namespace relabelled from sandbox to prod moves
 // from warn to enforce while the server runs.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliPath, makeTempDir, runBuiltCli } from "../cli/built-cli.js";
+import { runBuiltCli } from "../cli/built-cli.js";
 import { FakeApiServer } from "../helpers/fake-apiserver.js";
 import { aService, aStatefulSet } from "../helpers/objects.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { postJson, requestHttp } from "../server/https-client.js";
+import { startServeProcess, type ServeProcess } from "../server/serve-process.js";
 import { renderKubeconfig } from "../helpers/kubeconfig.js";
 
 const CONFIG = `
@@ -27,9 +27,7 @@ const namespace = (labels: Record<string, string>) => ({
 
 describe("serve against a cluster: modes from namespace labels", () => {
   let fake: FakeApiServer;
-  let temp: { dir: string; remove: () => Promise<void> };
-  let child: ChildProcess;
-  let stderr = "";
+  let serve: ServeProcess;
   let port = 0;
   let metricsPort = 0;
   let ca = "";
@@ -40,38 +38,18 @@ describe("serve against a cluster: modes from namespace labels", () => {
     fake.setVersion({ major: "1", minor: "30", gitVersion: "v1.30.2" });
     fake.apply("namespaces", namespace({ env: "sandbox" }));
     fake.apply("statefulsets", aStatefulSet({ name: "web", replicas: 2 }));
-    temp = await makeTempDir("serve-cluster-");
-    await writeFile(path.join(temp.dir, "kubeconfig.yaml"), renderKubeconfig(fake.url));
-    await writeFile(path.join(temp.dir, "config.yaml"), CONFIG);
-    await mkdir(path.join(temp.dir, "home"));
-    child = spawn(
-      process.execPath,
-      [
-        cliPath,
-        "serve",
-        "--kubeconfig",
-        "kubeconfig.yaml",
-        "--config",
-        "config.yaml",
-        "--host",
-        "127.0.0.1",
-      ],
+    serve = await startServeProcess(
+      ["--config", "config.yaml"],
+      {},
       {
-        cwd: temp.dir,
-        env: {
-          PATH: process.env["PATH"] ?? "",
-          HOME: path.join(temp.dir, "home"),
-          STSGUARD_PORT: "0",
-          STSGUARD_METRICS_PORT: "0",
+        sourceArgs: ["--kubeconfig", "kubeconfig.yaml"],
+        prepare: async (dir) => {
+          await writeFile(path.join(dir, "kubeconfig.yaml"), renderKubeconfig(fake.url));
+          await writeFile(path.join(dir, "config.yaml"), CONFIG);
         },
-        stdio: ["ignore", "ignore", "pipe"],
       },
     );
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    await waitFor("the start banner", () => /Stop with Ctrl-C/.test(stderr), 20_000);
-    port = Number(/stsguard webhook: https:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]);
-    metricsPort = Number(/metrics: +http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stderr)?.[1]);
-    ca = await readFile(path.join(temp.dir, "certs", "ca.crt"), "utf8");
+    ({ port, metricsPort, ca } = serve);
     await waitFor(
       "readiness",
       async () => (await requestHttp(metricsPort, "/readyz")).status === 200,
@@ -80,9 +58,8 @@ describe("serve against a cluster: modes from namespace labels", () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await serve.dispose();
     await fake.close();
-    await temp.remove();
   });
 
   const validate = async () => {
@@ -117,6 +94,6 @@ describe("serve against a cluster: modes from namespace labels", () => {
   it("denies once the namespace is relabelled prod, without a restart", async () => {
     fake.apply("namespaces", namespace({ env: "prod" }));
     await waitFor("the relabel", async () => !(await validate()).allowed, 5_000);
-    expect(child.exitCode).toBeNull();
+    expect(serve.child.exitCode).toBeNull();
   });
 });

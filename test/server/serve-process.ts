@@ -1,6 +1,7 @@
 /**
- * `stsguard serve --manifests` as the BUILT CLI in a child process, in a fresh directory with
- * development certificates: for tests that signal the process or watch it from outside.
+ * `stsguard serve` as the BUILT CLI in a child process, in a fresh directory with development
+ * certificates: for tests that signal the process or watch it from outside. By default it serves
+ * `--manifests` from a copy of examples/manifests; `layout` lays out another directory instead.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -12,7 +13,7 @@ import { waitFor } from "../helpers/wait-for.js";
 
 export interface ServeProcess {
   readonly child: ChildProcess;
-  /** The working directory: examples/manifests, certs/ (made by serve) and home/. */
+  /** The working directory: examples/manifests (or the layout's files), certs/ and home/. */
   readonly dir: string;
   readonly port: number;
   readonly metricsPort: number;
@@ -25,21 +26,35 @@ export interface ServeProcess {
   readonly dispose: () => Promise<void>;
 }
 
+/** The files serve reads, written into its working directory, and the flags that name them. */
+export interface ServeLayout {
+  /** Where StatefulSets come from, e.g. `["--kubeconfig", "kubeconfig.yaml"]`. */
+  readonly sourceArgs: readonly string[];
+  readonly prepare: (dir: string) => Promise<void>;
+}
+
+const EXAMPLES_LAYOUT: ServeLayout = {
+  sourceArgs: ["--manifests", "examples/manifests"],
+  prepare: (dir) =>
+    cp(join(repoRoot, "examples", "manifests"), join(dir, "examples", "manifests"), {
+      recursive: true,
+    }),
+};
+
 export async function startServeProcess(
   extraArgs: readonly string[],
   env: Record<string, string> = {},
+  layout: ServeLayout = EXAMPLES_LAYOUT,
 ): Promise<ServeProcess> {
   const cli = join(repoRoot, "dist", "cli.js");
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
   const temp = await makeTempDir("serve-process");
-  await cp(join(repoRoot, "examples", "manifests"), join(temp.dir, "examples", "manifests"), {
-    recursive: true,
-  });
+  await layout.prepare(temp.dir);
   await mkdir(join(temp.dir, "home"));
   // Ports through the environment, the rest through flags: both must work.
   const child = spawn(
     process.execPath,
-    [cli, "serve", "--manifests", "examples/manifests", "--host", "127.0.0.1", ...extraArgs],
+    [cli, "serve", ...layout.sourceArgs, "--host", "127.0.0.1", ...extraArgs],
     {
       cwd: temp.dir,
       env: {
