@@ -12,6 +12,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/bundle-kube-client.mjs ./scripts/
 RUN npm run build
 
 FROM node:24.21.0-bookworm-slim AS prod-deps

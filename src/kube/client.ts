@@ -1,6 +1,7 @@
 /**
- * The one place that imports @kubernetes/client-node. It builds a KubeConfig (in-cluster or from a
- * kubeconfig file) and turns it into a small HTTP transport for raw JSON GETs and watch streams.
+ * The one user of @kubernetes/client-node (through ./client-node.ts, which the build bundles). It
+ * builds a KubeConfig (in-cluster or from a kubeconfig file) and turns it into a small HTTP
+ * transport for raw JSON GETs and watch streams.
  *
  * We use client-node for what it does well (kubeconfig parsing, TLS material, token files, exec
  * plugins, proxies) and speak HTTP ourselves with node:http(s). The typed APIs pass objects through
@@ -12,7 +13,7 @@ import { existsSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import { delimiter, join } from "node:path";
-import { KubeConfig, type Cluster, type Context, type User } from "@kubernetes/client-node";
+import { KubeConfig, type Cluster, type Context, type User } from "./client-node.js";
 import { ConfigError, LookupError } from "../errors.js";
 
 export { KubeConfig };
