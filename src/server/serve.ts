@@ -1,6 +1,5 @@
 import { relative, resolve } from "node:path";
 import type { DestinationStream, Logger } from "pino";
-import { ensureDevCertificates } from "../certs/generate.js";
 import { LOCAL_DEV_DNS_NAMES, LOCAL_DEV_IP_ADDRESSES } from "../certs/names.js";
 import {
   DEFAULT_KUBE_VERSION,
@@ -356,6 +355,8 @@ async function selectTls(
       "--tls-cert and --tls-key (STSGUARD_TLS_CERT, STSGUARD_TLS_KEY) go together: give both or neither",
     );
   }
+  // Only here: @peculiar/x509 is ~0.1 s of start-up that a server given its certificate never needs.
+  const { ensureDevCertificates } = await import("../certs/generate.js");
   const dev = await ensureDevCertificates(resolve(cwd, DEV_CERTS_DIR), {
     dnsNames: LOCAL_DEV_DNS_NAMES,
     ipAddresses: LOCAL_DEV_IP_ADDRESSES,

@@ -1,9 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { judgeCluster, type AuditResult } from "../../audit/judge.js";
-import { readClusterObjects } from "../../audit/read-cluster.js";
 import { UsageError } from "../../errors.js";
 import type { GuardrailsConfig } from "../../guardrails/index.js";
-import { createKubeTransport } from "../../kube/client.js";
 import type { InputProblem } from "../../manifests/read.js";
 import {
   REPORT_APIS,
@@ -11,7 +9,6 @@ import {
   buildReports,
   type ReportApi,
 } from "../../policy-reports/build.js";
-import { checkReportsServed, writeReports } from "../../policy-reports/write.js";
 import { EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { preparePolicy } from "../policy-options.js";
 import { renderProblems } from "../reports/text.js";
@@ -96,6 +93,14 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
   );
   const cluster = setup.cluster;
   if (!cluster) throw new UsageError("audit needs a cluster");
+  // Loaded here, not with the CLI: the Kubernetes client is ~0.2 s of start-up that `check`, and
+  // `serve` before it has the config to know it needs a cluster, would pay for nothing.
+  const [{ createKubeTransport }, { readClusterObjects }, { checkReportsServed, writeReports }] =
+    await Promise.all([
+      import("../../kube/client.js"),
+      import("../../audit/read-cluster.js"),
+      import("../../policy-reports/write.js"),
+    ]);
   try {
     const transport = createKubeTransport(cluster.kubeConfig);
     // A missing CRD is said in one line before anything is read, printed or written.
