@@ -39,12 +39,7 @@ const served = runServe(
         }
       },
     },
-    // As src/cli/commands/serve.ts does: log lines through process.stdout.
-    logDestination: {
-      write: (line) => {
-        process.stdout.write(line);
-      },
-    },
+    // No logDestination, as src/cli/commands/serve.ts: the logger's own stdout destination.
     stopRequested,
   },
 );

@@ -19,8 +19,9 @@ const MAX_PENDING_LOG_BYTES = 4 * 1024 * 1024;
 /**
  * The one way stsguard makes its logger: JSON lines, ISO timestamps, level names.
  *
- * Lines go to stdout asynchronously: a synchronous write per admission line blocked the event
- * loop for ~20 µs per request, a sixth of what the webhook adds to a request (docs/benchmarks.md).
+ * By default lines go to stdout asynchronously, which `serve` relies on: a synchronous write
+ * holds the event loop for every line, and for as long as a stalled reader leaves the pipe full;
+ * `process.stdout` on a pipe queues without limit instead (test/server/stalled-log-reader.test.ts).
  * Each line is handed to the kernel as soon as the previous write finished (no minimum batch, so
  * nothing waits for more traffic), and pino flushes what is pending when the process exits; only
  * a SIGKILL can lose the last few milliseconds of lines.

@@ -68,7 +68,8 @@ export interface ServeEnvironment {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Human-readable start banner (URL, curl example); logs go to `logDestination`. */
   readonly stderr: { write(chunk: string): unknown };
-  readonly logDestination: DestinationStream;
+  /** Undefined: stdout, written asynchronously with a bound on what may wait (createLogger). */
+  readonly logDestination?: DestinationStream | undefined;
   /** Resolves when the server should stop (SIGTERM, SIGINT). */
   readonly stopRequested: Promise<string>;
 }
@@ -86,7 +87,7 @@ export async function runServe(
 ): Promise<void> {
   const logger = createLogger({
     level: settings.logLevel,
-    destination: environment.logDestination,
+    ...(environment.logDestination ? { destination: environment.logDestination } : {}),
   });
   const fileConfig = settings.configFile
     ? await loadConfigFile(resolve(environment.cwd, settings.configFile))

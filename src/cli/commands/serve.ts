@@ -212,7 +212,8 @@ export function serveCommand(io: CliIo, setExitCode: SetExitCode): Command {
         cwd: io.cwd,
         env: io.env,
         stderr: io.stderr,
-        logDestination: { write: (line: string) => void io.stdout.write(line) },
+        // No logDestination: the logger's own, which writes to stdout off the request's path and
+        // bounds what waits when the reader stalls (process.stdout would queue without limit).
         stopRequested: stop.stopRequested,
       });
     } finally {
