@@ -35,9 +35,23 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ??
-      pino.destination({ dest: 1, sync: false, maxLength: MAX_PENDING_LOG_BYTES }),
+    options.destination ?? createStdoutLogDestination(),
   );
+}
+
+/** Stdout, written asynchronously; `onDrop` is told of each line dropped beyond the bound. */
+export interface StdoutLogDestination extends DestinationStream {
+  onDrop(listener: () => void): void;
+}
+
+export function createStdoutLogDestination(): StdoutLogDestination {
+  const stream = pino.destination({ dest: 1, sync: false, maxLength: MAX_PENDING_LOG_BYTES });
+  return Object.assign(stream, {
+    // pino writes one line per write, so one `drop` is one line.
+    onDrop: (listener: () => void): void => {
+      stream.on("drop", listener);
+    },
+  });
 }
 
 export function parseLogLevel(text: string, where = "--log-level"): LogLevel {

@@ -45,6 +45,8 @@ export interface WebhookMetrics {
   setActiveConfig(hash: string, exemptions: readonly Exemption[]): void;
   /** A connection closed on arrival because the server's connection cap was reached. */
   observeDroppedConnection(): void;
+  /** A log line dropped because too much was already waiting for stdout (a stalled reader). */
+  observeDroppedLogLine(): void;
   /** The serving certificate's notAfter, in seconds since the epoch, whenever one is installed. */
   setTlsCertificateExpiry(epochSeconds: number): void;
   /** Counters for the cluster source's watches and live reads. */
@@ -110,6 +112,11 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
   const droppedConnections = new Counter({
     name: "stsguard_connections_dropped_total",
     help: "Connections closed on arrival because the connection cap (--max-connections) was reached.",
+    registers: [registry],
+  });
+  const droppedLogLines = new Counter({
+    name: "stsguard_log_lines_dropped_total",
+    help: "Log lines dropped because 4 MiB of lines were already waiting for a stdout nobody read.",
     registers: [registry],
   });
   const tlsExpiry = new Gauge({
@@ -254,6 +261,9 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     },
     observeDroppedConnection(): void {
       droppedConnections.inc();
+    },
+    observeDroppedLogLine(): void {
+      droppedLogLines.inc();
     },
     setTlsCertificateExpiry(epochSeconds): void {
       tlsExpiry.set(epochSeconds);

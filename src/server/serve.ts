@@ -20,7 +20,7 @@ import {
   type BodyBudget,
 } from "../memory/body-budget.js";
 import { readContainerMemoryLimit } from "../memory/container-memory.js";
-import { createLogger } from "../observability/logger.js";
+import { createLogger, createStdoutLogDestination } from "../observability/logger.js";
 import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
 import type { KubeVersion, StatefulSetSummary } from "../policy/index.js";
 import { createManifestSource } from "../statefulsets/manifest-source.js";
@@ -85,9 +85,10 @@ export async function runServe(
   settings: ServeSettings,
   environment: ServeEnvironment,
 ): Promise<void> {
+  const stdout = environment.logDestination ? null : createStdoutLogDestination();
   const logger = createLogger({
     level: settings.logLevel,
-    ...(environment.logDestination ? { destination: environment.logDestination } : {}),
+    destination: stdout ?? environment.logDestination,
   });
   const fileConfig = settings.configFile
     ? await loadConfigFile(resolve(environment.cwd, settings.configFile))
@@ -114,6 +115,9 @@ export async function runServe(
         : null;
     },
     defaultMetrics: true,
+  });
+  stdout?.onDrop(() => {
+    metrics.observeDroppedLogLine();
   });
   opened = await openSource(settings, environment, fileConfig, logger, metrics);
   source = opened.source;

@@ -2,7 +2,7 @@ import https from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadFixture } from "../helpers/objects.js";
 import { waitFor } from "../helpers/wait-for.js";
-import { requestHttps } from "./https-client.js";
+import { requestHttp, requestHttps } from "./https-client.js";
 import { startServeProcess, type ServeProcess } from "./serve-process.js";
 
 /**
@@ -103,5 +103,9 @@ describe("a log reader that stops reading", () => {
     expect(delivered.length).toBeLessThan(sent);
     // At least the bound's worth, less what the pipe and the reader's buffer took before.
     expect(deliveredBytes).toBeGreaterThan(PENDING_LOG_BOUND_BYTES * 0.9);
+    // Every line not delivered was counted.
+    const metrics = await requestHttp(serve.metricsPort, "/metrics");
+    const dropped = Number(/^stsguard_log_lines_dropped_total (\d+)$/m.exec(metrics.text)?.[1]);
+    expect(dropped + delivered.length).toBe(sent);
   }, 60_000);
 });
