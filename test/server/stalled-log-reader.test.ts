@@ -92,20 +92,21 @@ describe("a log reader that stops reading", () => {
     const statuses = await sendAll(serve, 10_000, sent);
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
     serve.child.stdout?.resume();
-    // Whatever was held arrives; the rest was dropped, not queued.
-    await waitFor("the held lines", async () => {
-      const count = admissionLines(serve).length;
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      return admissionLines(serve).length === count;
-    });
+    // Whatever was held arrives; the rest was dropped, not queued, and counted.
+    const dropped = async (): Promise<number> => {
+      const metrics = await requestHttp(serve.metricsPort, "/metrics");
+      return Number(/^stsguard_log_lines_dropped_total (\d+)$/m.exec(metrics.text)?.[1]);
+    };
+    await waitFor(
+      "every line delivered or counted as dropped",
+      async () => (await dropped()) + admissionLines(serve).length - before === sent,
+      10_000,
+    );
     const delivered = admissionLines(serve).slice(before);
     const deliveredBytes = delivered.reduce((n, line) => n + line.length + 1, 0);
     expect(delivered.length).toBeLessThan(sent);
     // At least the bound's worth, less what the pipe and the reader's buffer took before.
     expect(deliveredBytes).toBeGreaterThan(PENDING_LOG_BOUND_BYTES * 0.9);
-    // Every line not delivered was counted.
-    const metrics = await requestHttp(serve.metricsPort, "/metrics");
-    const dropped = Number(/^stsguard_log_lines_dropped_total (\d+)$/m.exec(metrics.text)?.[1]);
-    expect(dropped + delivered.length).toBe(sent);
+    expect((await dropped()) + delivered.length).toBe(sent);
   }, 60_000);
 });
