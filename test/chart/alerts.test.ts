@@ -62,6 +62,7 @@ describe("PrometheusRule alerts", () => {
       "StsguardCacheStale",
       "StsguardCertificateExpiringSoon",
       "StsguardExemptionExpiringSoon",
+      "StsguardLogLinesDropped",
       "StsguardPerPodServiceFindings",
       "StsguardWebhookUnreachable",
     ]);
