@@ -177,6 +177,8 @@ export async function runServe(
     environment.stderr.write(
       describeStart(running, tls.devCaFile, environment.cwd, opened.statefulSets, config),
     );
+    // The start-up lines go out now, not with the first batch of admission lines.
+    stdout?.flush();
   } catch (error: unknown) {
     liveConfig?.close?.();
     await Promise.all([source.close(), opened.namespaces.close()]);
