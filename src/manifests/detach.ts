@@ -29,6 +29,7 @@ const EVALUATED_FIELDS: readonly (readonly [FieldPath, PositionAnchor])[] = [
   [["spec", "externalIPs"], "key"],
   [["spec", "externalTrafficPolicy"], "key"],
   [["spec", "replicas"], "key"],
+  [["spec", "serviceName"], "key"],
 ];
 /** Only these kinds are evaluated by the policy; other objects only need their name placed. */
 const EVALUATED_KINDS = new Set(["Service", "StatefulSet"]);
