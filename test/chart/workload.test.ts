@@ -164,8 +164,11 @@ describe("rendered workload with default values", () => {
     expect(volumes.find((v) => v.name === "tmp")?.emptyDir).toBeDefined();
   });
 
-  it("sets the log level through STSGUARD_LOG_LEVEL", () => {
-    expect(containerOf(objects).env).toEqual([{ name: "STSGUARD_LOG_LEVEL", value: "info" }]);
+  it("sets the log level through STSGUARD_LOG_LEVEL, and V8's heap sized for the memory limit", () => {
+    expect(containerOf(objects).env).toEqual([
+      { name: "STSGUARD_LOG_LEVEL", value: "info" },
+      { name: "NODE_OPTIONS", value: "--max-semi-space-size=4 --max-old-space-size=128" },
+    ]);
   });
 
   it("spreads replicas over nodes without blocking drains", () => {
@@ -288,6 +291,16 @@ describe("rendered workload with default values", () => {
 });
 
 describe("rendered workload driven by values", () => {
+  it("passes nodeOptions as NODE_OPTIONS, and leaves the image's own when it is empty", () => {
+    const env = (nodeOptions: string) =>
+      readPodTemplate({ nodeOptions })?.spec?.containers[0]?.env ?? [];
+    expect(env("--max-old-space-size=256")).toContainEqual({
+      name: "NODE_OPTIONS",
+      value: "--max-old-space-size=256",
+    });
+    expect(env("").map((e) => e.name)).not.toContain("NODE_OPTIONS");
+  });
+
   it("does not restart pods when the configuration changes: the server reloads it", () => {
     const base = readPodTemplate({});
     const changed = readPodTemplate({

@@ -135,6 +135,17 @@ function checkNodeEnv(final: Stage): string[] {
   return production ? [] : ["the final stage does not set NODE_ENV=production"];
 }
 
+/**
+ * The image runs `check` and `audit` too: a V8 heap cap sized for the webhook (the chart's
+ * `nodeOptions`) would abort them on large inputs, so the image's NODE_OPTIONS sets none.
+ */
+function checkHeapCap(final: Stage): string[] {
+  return final.instructions
+    .filter((i) => i.keyword === "ENV" && /\bNODE_OPTIONS\b/.test(i.args))
+    .filter((i) => /--max-old-space-size|--max-heap-size/.test(i.args))
+    .map((i) => `the image's NODE_OPTIONS caps the V8 heap for every command: ${i.args}`);
+}
+
 /** node_modules in the final image must come from an install that left dev dependencies out. */
 function checkProductionDependencies(stages: readonly Stage[], final: Stage): string[] {
   const problems: string[] = [];
@@ -225,6 +236,7 @@ function findImageProblems(context: CheckContext): string[] {
     ...checkBaseImages(stages, context),
     ...checkUser(final),
     ...checkNodeEnv(final),
+    ...checkHeapCap(final),
     ...checkProductionDependencies(stages, final),
     ...checkEntrypoint(stages, final),
     ...checkExpose(final),
@@ -330,6 +342,17 @@ describe("Dockerfile", () => {
       name: "rejects a runtime without NODE_ENV=production",
       mutate: (c) => ({ dockerfile: replace(c.dockerfile, /^ENV NODE_ENV=production$/m, "") }),
       problem: /NODE_ENV/,
+    },
+    {
+      name: "rejects a V8 heap cap in the image's NODE_OPTIONS, which would abort a large `check`",
+      mutate: (c) => ({
+        dockerfile: replace(
+          c.dockerfile,
+          /^ENV NODE_OPTIONS="([^"]*)"$/m,
+          'ENV NODE_OPTIONS="$1 --max-old-space-size=128"',
+        ),
+      }),
+      problem: /caps the V8 heap/,
     },
     {
       name: "rejects an ENTRYPOINT that does not run dist/cli.js",
