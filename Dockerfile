@@ -27,13 +27,15 @@ LABEL org.opencontainers.image.title="stsguard" \
       org.opencontainers.image.description="Admission webhook and CI checker for per-pod StatefulSet Services" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV NODE_ENV=production
-# 4 MiB semi-spaces for every command: V8 grows its young generation with the data a process
-# keeps (up to 64 MiB semi-spaces on a large machine), which for `check` over 10,000 objects
-# is ~60% more peak RSS for no speed (docs/benchmarks.md). (1 MiB semi-spaces scavenge so often
-# that they add ~15 µs to every admission request.) The webhook's old-generation cap is the
-# chart's `nodeOptions`, sized with its memory limit: here it would abort `check` and `audit`
-# on large inputs.
-ENV NODE_OPTIONS="--max-semi-space-size=4"
+# 16 MiB semi-spaces for every command run from the image. Left to itself, V8 grows its young
+# generation with the data a process keeps, up to 64 MiB semi-spaces on a large machine: `check`
+# over 10,000 objects then peaks ~60% above a bare YAML parse of the same files. 4 MiB is too
+# small the other way: a document being parsed outlives it, is promoted, and the old generation
+# fills with garbage between collections (`serve --manifests` peaked at 120-180 MiB, run to
+# run). At 16 MiB both stay within ~1.25x of the bare parse (docs/benchmarks.md). The webhook's
+# own V8 settings (4 MiB semi-spaces, a 128 MiB old generation) are the chart's `nodeOptions`,
+# sized with its memory limit: a heap cap here would abort `check` and `audit` on large inputs.
+ENV NODE_OPTIONS="--max-semi-space-size=16"
 WORKDIR /app
 # npm, corepack and yarn are never used at runtime; removing them keeps their bundled
 # dependencies out of vulnerability scans of the final filesystem.

@@ -222,12 +222,14 @@ export function serveParentRequests(stop) {
   process.on("message", (message) => {
     if (message === "stats") {
       const rssBytes = process.memoryUsage().rss;
+      // resourceUsage().maxRSS is in kilobytes. Read before the forced collection below, whose
+      // own marking and compaction can raise the peak.
+      const maxRssBytes = process.resourceUsage().maxRSS * 1024;
       // The parent forks with --expose-gc: what stays on the heap is what the server holds.
       globalThis.gc?.();
       process.send({
         type: "stats",
-        // resourceUsage().maxRSS is in kilobytes.
-        maxRssBytes: process.resourceUsage().maxRSS * 1024,
+        maxRssBytes,
         rssBytes,
         heapUsedAfterGcBytes: process.memoryUsage().heapUsed,
       });

@@ -1,5 +1,5 @@
-// The cluster benchmarks: `stsguard serve --kubeconfig` (the built CLI, as the image runs it,
-// with the image's NODE_OPTIONS) against bench/fake-apiserver.mjs holding 10,000 StatefulSets
+// The cluster benchmarks: `stsguard serve --kubeconfig` (the built CLI, as the chart runs it,
+// with the chart's `nodeOptions` as NODE_OPTIONS) against bench/fake-apiserver.mjs holding 10,000 StatefulSets
 // and 10,000 per-pod Services over real list/watch HTTP, each in its own process.
 //
 // - start: time from spawn until /readyz answers 200, and RSS at that moment;
@@ -30,6 +30,13 @@ export async function readChartMemoryLimit(root) {
 export async function readImageNodeOptions(root) {
   const dockerfile = await readFile(join(root, "Dockerfile"), "utf8");
   return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? "";
+}
+
+/** NODE_OPTIONS of the webhook as the chart runs it (`nodeOptions`), or else the image's. */
+export async function readWebhookNodeOptions(root) {
+  const { parse } = await import("yaml");
+  const values = parse(await readFile(join(root, "charts/stsguard/values.yaml"), "utf8"));
+  return values.nodeOptions || (await readImageNodeOptions(root));
 }
 
 function parseQuantity(text) {
@@ -375,7 +382,7 @@ async function measureBareList(bench, apiPort) {
 export async function benchmarkCluster({ root, bench, workDir, certs, quick, startBaseline, log }) {
   const readDelayMs = 3;
   const chartLimitBytes = await readChartMemoryLimit(root);
-  const nodeOptions = await readImageNodeOptions(root);
+  const nodeOptions = await readWebhookNodeOptions(root);
   const { defaultBodyBudgetBytes } = await import(join(root, "dist/memory/body-budget.js"));
   const { DEFAULT_MAX_BODY_BYTES } = await import(join(root, "dist/server/admission-handler.js"));
   // What a pod with the chart's limit derives from its cgroup.

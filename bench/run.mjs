@@ -24,7 +24,7 @@ import {
   postReview,
   writeServerManifests,
 } from "./admission.mjs";
-import { benchmarkCluster } from "./cluster.mjs";
+import { benchmarkCluster, readImageNodeOptions } from "./cluster.mjs";
 import { measureAtRate, renderLatencyChart } from "./load-chart.mjs";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -146,12 +146,12 @@ function waitForMessage(child, type, timeoutMs) {
 }
 
 /** Forks a server script in its own process (own event loop), stdout going to `logFile`. */
-async function startServerChild(name, script, args, logFile) {
+async function startServerChild(name, script, args, logFile, env = {}) {
   const log = await open(logFile, "w");
   const child = fork(join(BENCH, script), args, {
     stdio: ["ignore", log.fd, "inherit", "ipc"],
     execArgv: ["--expose-gc"],
-    env: { ...process.env, NODE_ENV: "production" },
+    env: { ...process.env, NODE_ENV: "production", ...env },
   });
   const started = process.hrtime.bigint();
   try {
@@ -384,15 +384,23 @@ const REPORT_PEAK_RSS = `data:text/javascript,${encodeURIComponent(
     "String(process.resourceUsage().maxRSS * 1024)));",
 )}`;
 
-/** Runs a Node script as a child; returns wall time, peak RSS and stdout. */
-async function runTimed(args, workDir) {
+/**
+ * Runs a Node script as a child, with NODE_OPTIONS `nodeOptions` when given; returns wall time,
+ * peak RSS and stdout.
+ */
+async function runTimed(args, workDir, nodeOptions) {
   const rssFile = join(workDir, "peak-rss.txt");
   await rm(rssFile, { force: true });
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, ["--import", REPORT_PEAK_RSS, ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, BENCH_RSS_FILE: rssFile, NODE_ENV: "production" },
+    env: {
+      ...process.env,
+      BENCH_RSS_FILE: rssFile,
+      NODE_ENV: "production",
+      ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
+    },
   });
   const stdout = [];
   const stderr = [];
@@ -435,25 +443,46 @@ function checkCheckRun(run, expected) {
   return summary;
 }
 
+/**
+ * `check` against a bare `yaml` parse of the same files, as the image runs both: with its
+ * NODE_OPTIONS (`docker run ... check` is how the README runs `check` in CI). Node's defaults
+ * let V8 grow its young generation with the memory a process keeps (up to 64 MiB semi-spaces on
+ * a large machine), which `check`, keeping every object, reaches and a parse that keeps
+ * nothing does not; those figures are reported as well, for reference.
+ */
 async function benchmarkCli(runCount, workDir) {
   const dir = join(workDir, "cli-manifests");
   log("cli: generating manifests...");
   const files = await generateCliManifests(dir, workDir);
+  const nodeOptions = await readImageNodeOptions(ROOT);
+  const result = {
+    runs: runCount,
+    files,
+    nodeOptions,
+    ...(await compareCheckWithYaml(dir, runCount, workDir, nodeOptions)),
+  };
+  result.atNodeDefaults = await compareCheckWithYaml(dir, 2, workDir, "");
+  result.serveManifests = await benchmarkServeManifests(runCount, workDir, nodeOptions);
+  return result;
+}
+
+async function compareCheckWithYaml(dir, runCount, workDir, nodeOptions) {
   const cli = join(ROOT, "dist", "cli.js");
   const runs = { yaml: [], check: [] };
   let summary;
   let documents;
+  const settings = nodeOptions === "" ? "Node's defaults" : `NODE_OPTIONS "${nodeOptions}"`;
   for (let round = 0; round < runCount; round += 1) {
     const order = round % 2 === 0 ? ["yaml", "check"] : ["check", "yaml"];
     for (const name of order) {
-      log(`cli: round ${round + 1}/${runCount}, ${name}`);
+      log(`cli: round ${round + 1}/${runCount}, ${name}, ${settings}`);
       if (name === "yaml") {
-        const run = await runTimed([join(BENCH, "parse-yaml.mjs"), dir], workDir);
+        const run = await runTimed([join(BENCH, "parse-yaml.mjs"), dir], workDir, nodeOptions);
         if (run.code !== 0) throw new Error(`parse-yaml.mjs failed: ${run.stderr}`);
         documents = JSON.parse(run.stdout).documents;
         runs.yaml.push(run);
       } else {
-        const run = await runTimed([cli, "check", "--output", "json", dir], workDir);
+        const run = await runTimed([cli, "check", "--output", "json", dir], workDir, nodeOptions);
         summary = checkCheckRun(run, { objects: 10_000, perPodServices: 5_000 });
         runs.check.push(run);
       }
@@ -464,30 +493,28 @@ async function benchmarkCli(runCount, workDir) {
     seconds: round(median(list.map((r) => r.seconds)), 3),
     maxRssMiB: round(Math.max(...list.map((r) => r.maxRssBytes)) / MiB, 1),
   });
-  const result = {
-    runs: runCount,
-    files,
-    documents,
-    checkSummary: summary,
-    yaml: summarize(runs.yaml),
-    check: summarize(runs.check),
-  };
+  const yaml = summarize(runs.yaml);
+  const check = summarize(runs.check);
   // Runs alternate; each round's ratio compares two runs made seconds apart.
   const roundRatios = runs.check.map((run, i) => run.seconds / runs.yaml[i].seconds);
-  result.ratios = {
-    timeRounds: roundRatios.map((r) => round(r, 2)),
-    time: round(median(roundRatios), 2),
-    maxRss: round(result.check.maxRssMiB / result.yaml.maxRssMiB, 2),
+  return {
+    documents,
+    checkSummary: summary,
+    yaml,
+    check,
+    ratios: {
+      timeRounds: roundRatios.map((r) => round(r, 2)),
+      time: round(median(roundRatios), 2),
+      maxRss: round(check.maxRssMiB / yaml.maxRssMiB, 2),
+    },
   };
-  result.serveManifests = await benchmarkServeManifests(runCount, workDir);
-  return result;
 }
 
 /**
  * `serve --manifests` at start: the peak RSS of the server process until it is ready (it reads
  * every file before it listens) against a bare `yaml` parse of the same directory, alternating.
  */
-async function benchmarkServeManifests(runCount, workDir) {
+async function benchmarkServeManifests(runCount, workDir, nodeOptions) {
   const dir = join(workDir, "serve-manifests");
   const statefulSets = await writeServerManifests(dir);
   const certs = await writeCertificates(join(workDir, "serve-manifests-certs"));
@@ -497,7 +524,7 @@ async function benchmarkServeManifests(runCount, workDir) {
     for (const name of order) {
       log(`cli: round ${round + 1}/${runCount}, ${name} (serve --manifests input)`);
       if (name === "yaml") {
-        const run = await runTimed([join(BENCH, "parse-yaml.mjs"), dir], workDir);
+        const run = await runTimed([join(BENCH, "parse-yaml.mjs"), dir], workDir, nodeOptions);
         if (run.code !== 0) throw new Error(`parse-yaml.mjs failed: ${run.stderr}`);
         runs.yaml.push(run.maxRssBytes);
       } else {
@@ -506,6 +533,7 @@ async function benchmarkServeManifests(runCount, workDir) {
           "stsguard-server.mjs",
           [certs.cert, certs.key, dir],
           join(workDir, "serve-manifests.log"),
+          { NODE_OPTIONS: nodeOptions },
         );
         try {
           runs.serve.push((await readServerStats(server)).maxRssBytes);
@@ -621,7 +649,8 @@ function formatReport(environment, server, cli, cluster, targets) {
     out.push(
       "",
       `CLI: ${cli.files} files, ${cli.documents} YAML documents (${cli.checkSummary.objects} objects, ${cli.checkSummary.perPodServices} per-pod Services);`,
-      `${cli.runs} alternating runs, process start included; ratio = median of the per-round ratios.`,
+      `${cli.runs} alternating runs, process start included; ratio = median of the per-round ratios;`,
+      `both sides with the image's NODE_OPTIONS "${cli.nodeOptions}" (as \`docker run ... check\` runs).`,
       formatTable(
         ["", "yaml parse only", "stsguard check", "ratio"],
         [
@@ -630,6 +659,9 @@ function formatReport(environment, server, cli, cluster, targets) {
         ],
       ),
       `  runs (s): yaml ${y.secondsRuns.join(", ")}; check ${c.secondsRuns.join(", ")}; ratios ${r.timeRounds.join(", ")}`,
+      `  at Node's defaults (no NODE_OPTIONS, ${cli.atNodeDefaults.yaml.secondsRuns.length} runs each; for reference, no target):`,
+      `    wall time ${cli.atNodeDefaults.yaml.seconds} s / ${cli.atNodeDefaults.check.seconds} s (${cli.atNodeDefaults.ratios.time}),` +
+        ` peak RSS ${cli.atNodeDefaults.yaml.maxRssMiB} / ${cli.atNodeDefaults.check.maxRssMiB} MiB (${cli.atNodeDefaults.ratios.maxRss})`,
       `serve --manifests with ${cli.serveManifests.statefulSets} StatefulSets, peak RSS until ready:`,
       formatTable(
         ["", "yaml parse only", "stsguard serve", "ratio"],
@@ -649,7 +681,7 @@ function formatReport(environment, server, cli, cluster, targets) {
     const l = c.largeBodies;
     out.push(
       "",
-      `Cluster: stsguard serve --kubeconfig (built CLI, NODE_OPTIONS "${c.nodeOptions}") against a local list/watch API server`,
+      `Cluster: stsguard serve --kubeconfig (built CLI, the chart's NODE_OPTIONS "${c.nodeOptions}") against a local list/watch API server`,
       `holding ${c.statefulSets} StatefulSets and ${c.perPodServices} per-pod Services (${c.listRequestsAtSync} list pages at sync).`,
       `  ready after ${c.readySeconds} s (median of ${c.readySamples.join(", ")}), RSS at ready ${c.rssAtReadyMiB} MiB (largest of ${c.rssAtReadySamples.join(", ")});`,
       `  a bare Node process that only lists the same pages: ${c.bareList.seconds} s (median of ${c.bareList.samples.join(", ")}), peak RSS ${c.bareList.peakRssMiB} MiB (ready ratio ${c.readyRatio})`,
