@@ -14,27 +14,36 @@ export function findExcessNesting(json: Uint8Array, limit = MAX_NESTING_DEPTH): 
   let depth = 0;
   let inString = false;
   for (let i = 0; i < json.length; i += 1) {
-    const byte = json[i];
+    // Most bytes are none of the six that matter: one table load settles them (this scan runs
+    // on every admission request).
+    const kind = BYTE_KINDS[json[i] as number] as number;
+    if (kind === OTHER) continue;
     if (inString) {
       // A backslash escapes the next byte (`\"` does not end the string); UTF-8 continuation
       // bytes are never ASCII, so multi-byte characters need no care.
-      if (byte === BACKSLASH) i += 1;
-      else if (byte === QUOTE) inString = false;
-    } else if (byte === QUOTE) {
+      if (kind === BACKSLASH) i += 1;
+      else if (kind === QUOTE) inString = false;
+    } else if (kind === QUOTE) {
       inString = true;
-    } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+    } else if (kind === OPEN) {
       depth += 1;
       if (depth > limit) return i;
-    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+    } else if (kind === CLOSE) {
       depth -= 1;
     }
   }
   return -1;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
+const OTHER = 0;
+const QUOTE = 1;
+const BACKSLASH = 2;
+const OPEN = 3;
+const CLOSE = 4;
+const BYTE_KINDS = new Uint8Array(256);
+BYTE_KINDS[0x22] = QUOTE; // "
+BYTE_KINDS[0x5c] = BACKSLASH; // \
+BYTE_KINDS[0x7b] = OPEN; // {
+BYTE_KINDS[0x5b] = OPEN; // [
+BYTE_KINDS[0x7d] = CLOSE; // }
+BYTE_KINDS[0x5d] = CLOSE; // ]
