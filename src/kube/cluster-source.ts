@@ -182,12 +182,15 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
     return result;
   };
 
-  const lookup = (namespace: string, name: string): Promise<StatefulSetLookup> => {
-    if (!statefulSets.isFresh()) return lookupLive(namespace, name);
+  const lookupCached = (namespace: string, name: string): StatefulSetLookup | null => {
+    if (!statefulSets.isFresh()) return null;
     const found = statefulSets.get(namespace, name);
-    return Promise.resolve(
-      found ? { status: "found", statefulSet: found } : { status: "not-found" },
-    );
+    return found ? { status: "found", statefulSet: found } : { status: "not-found" };
+  };
+
+  const lookup = (namespace: string, name: string): Promise<StatefulSetLookup> => {
+    const cached = lookupCached(namespace, name);
+    return cached ? Promise.resolve(cached) : lookupLive(namespace, name);
   };
 
   const readNamespaceServices = async (
@@ -220,6 +223,7 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
 
   return {
     lookup,
+    lookupCached,
     lookupLive,
     perPodServices,
     lookupService,

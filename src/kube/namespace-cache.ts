@@ -88,6 +88,13 @@ export function createNamespaceCache(options: NamespaceCacheOptions): NamespaceC
     }
   };
 
+  const lookupCached = (name: string): NamespaceLookup | null => {
+    // A namespace created a moment ago may not have reached the watch yet: only a read can say
+    // it does not exist.
+    const cached = reflector.isFresh() ? reflector.get("", name) : undefined;
+    return cached ? { status: "found", namespace: cached } : null;
+  };
+
   let running: Promise<void> | undefined;
   let resolveClosed = (): void => undefined;
   const closed = new Promise<void>((resolve) => {
@@ -95,10 +102,10 @@ export function createNamespaceCache(options: NamespaceCacheOptions): NamespaceC
   });
   return {
     lookup(name) {
-      // A namespace created a moment ago may not have reached the watch yet: read it live.
-      const cached = reflector.isFresh() ? reflector.get("", name) : undefined;
-      return cached ? Promise.resolve({ status: "found", namespace: cached }) : readLive(name);
+      const cached = lookupCached(name);
+      return cached ? Promise.resolve(cached) : readLive(name);
     },
+    lookupCached,
     isReady: () => !closeController.signal.aborted && reflector.isSynced(),
     cachedLabels: (name) => reflector.get("", name)?.labels ?? null,
     count: () => reflector.count(),

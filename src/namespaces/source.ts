@@ -19,6 +19,8 @@ export type NamespaceLookup =
  */
 export interface NamespaceSource {
   lookup(name: string): Promise<NamespaceLookup>;
+  /** The answer `lookup` gives when it needs no read, at once; null when only a read can answer. */
+  lookupCached(name: string): NamespaceLookup | null;
   /** True once the source has synced and can answer. */
   isReady(): boolean;
   /** The labels held in memory now, without a read; null when the namespace is not known. */
@@ -50,13 +52,13 @@ export function createStaticNamespaceSource(
   namespaces: readonly NamespaceSummary[],
 ): NamespaceSource {
   const byName = new Map(namespaces.map((ns) => [ns.name, ns]));
+  const lookupCached = (name: string): NamespaceLookup => {
+    const found = byName.get(name);
+    return found ? { status: "found", namespace: found } : { status: "not-found" };
+  };
   return {
-    lookup: (name) => {
-      const found = byName.get(name);
-      return Promise.resolve(
-        found ? { status: "found", namespace: found } : { status: "not-found" },
-      );
-    },
+    lookup: (name) => Promise.resolve(lookupCached(name)),
+    lookupCached,
     isReady: () => true,
     cachedLabels: (name) => byName.get(name)?.labels ?? null,
     close: () => Promise.resolve(),

@@ -14,6 +14,11 @@ export interface StatefulSetSource {
   /** Fast answer, from a cache when the cache is healthy. */
   lookup(namespace: string, name: string): Promise<StatefulSetLookup>;
   /**
+   * The answer `lookup` gives when it needs no read (a fresh cache, a fixed set), at once;
+   * null when only a read can answer. Lets admission answer without a microtask hop.
+   */
+  lookupCached(namespace: string, name: string): StatefulSetLookup | null;
+  /**
    * Authoritative answer, read live from the API server with a deadline. A denial that rests
    * on the cache is confirmed with this first. Sources without a cache answer as `lookup`.
    */
@@ -36,14 +41,15 @@ export function createStaticSource(
 ): StatefulSetSource {
   const servicesByKey = new Map(allServices.map((s) => [`${s.namespace}/${s.name}`, s]));
   const byKey = new Map(statefulSets.map((s) => [`${s.namespace}/${s.name}`, s]));
-  const lookup = (namespace: string, name: string): Promise<StatefulSetLookup> => {
+  const lookupCached = (namespace: string, name: string): StatefulSetLookup => {
     const found = byKey.get(`${namespace}/${name}`);
-    return Promise.resolve(
-      found ? { status: "found", statefulSet: found } : { status: "not-found" },
-    );
+    return found ? { status: "found", statefulSet: found } : { status: "not-found" };
   };
+  const lookup = (namespace: string, name: string): Promise<StatefulSetLookup> =>
+    Promise.resolve(lookupCached(namespace, name));
   return {
     lookup,
+    lookupCached,
     lookupLive: lookup,
     perPodServices: (namespace, statefulSet) =>
       Promise.resolve(

@@ -125,6 +125,8 @@ export function splitSource(
   const source = {
     liveReads: 0,
     lookup: () => Promise.resolve(cached),
+    // Like a cluster source, the cache answers from memory; an unreadable source only by a read.
+    lookupCached: () => (cached.status === "unavailable" ? null : cached),
     lookupLive: () => {
       source.liveReads += 1;
       return Promise.resolve(live);

@@ -140,6 +140,7 @@ describe("admit: a denial that rests on the cache is confirmed live", () => {
 describe("admit: when the StatefulSet cannot be read", () => {
   const failing: StatefulSetSource = {
     lookup: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
+    lookupCached: () => null,
     lookupLive: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
     perPodServices: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
     lookupService: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
@@ -205,6 +206,26 @@ describe("admit: when the StatefulSet cannot be read", () => {
     await expect(
       admit(serviceFor("web-0"), "validate", { source: broken, config }),
     ).rejects.toThrow(TypeError);
+  });
+});
+
+describe("admit: answers from memory synchronously, reads through a promise", () => {
+  const rows = [
+    { name: "the StatefulSet is cached", source: splitSource(found(2), found(2)), sync: true },
+    {
+      name: "its absence is cached (a warning)",
+      source: splitSource(notFound, found(2)),
+      sync: true,
+    },
+    // Out of range in the cache: a denial is confirmed by a live read first.
+    { name: "the cache would deny", source: splitSource(found(1), found(1)), sync: false },
+    { name: "the cache cannot answer", source: splitSource(unavailable, unavailable), sync: false },
+  ];
+  it.each(rows)("$name: sync $sync", async ({ source, sync }) => {
+    const pending = admit(serviceFor("web-1"), "validate", { source, config });
+    expect(pending instanceof Promise).toBe(!sync);
+    // Either way the same verdict as awaited.
+    expect(await pending).toEqual(await admit(serviceFor("web-1"), "validate", { source, config }));
   });
 });
 
@@ -421,6 +442,9 @@ describe("admit: requests that are not for stsguard pass untouched", () => {
   ];
   const neverCalled: StatefulSetSource = {
     lookup: () => Promise.reject(new Error("lookup must not be called")),
+    lookupCached: () => {
+      throw new Error("lookupCached must not be called");
+    },
     lookupLive: () => Promise.reject(new Error("lookupLive must not be called")),
     perPodServices: () => Promise.reject(new Error("perPodServices must not be called")),
     lookupService: () => Promise.reject(new Error("lookupService must not be called")),

@@ -23,6 +23,7 @@ const config = (mode: string, extra = ""): StsguardConfig =>
 
 const unreadable: StatefulSetSource = {
   lookup: () => Promise.resolve({ status: "unavailable", reason: "API server did not answer" }),
+  lookupCached: () => null,
   lookupLive: () => Promise.resolve({ status: "unavailable", reason: "API server did not answer" }),
   perPodServices: () => Promise.reject(new LookupError("API server did not answer")),
   lookupService: () =>

@@ -47,6 +47,10 @@ const source: StatefulSetSource = {
     lookups += 1;
     return inner.lookup(namespace, name);
   },
+  lookupCached: (namespace, name) => {
+    lookups += 1;
+    return inner.lookupCached(namespace, name);
+  },
   lookupLive: (namespace, name) => {
     lookups += 1;
     return inner.lookupLive(namespace, name);

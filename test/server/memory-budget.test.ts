@@ -59,6 +59,8 @@ function gatedSource(): StatefulSetSource & { open(): void; pending(): number } 
   };
   return {
     lookup,
+    // Never from memory: every admission waits on the gate.
+    lookupCached: () => null,
     lookupLive: lookup,
     perPodServices: () => Promise.resolve([]),
     lookupService: () => Promise.resolve({ status: "not-found" } as const),

@@ -249,32 +249,50 @@ describe("bad requests get a clear 4xx and the server keeps serving", () => {
     await expectStillServing();
   });
 
-  it("answers 500 when admission fails unexpectedly, logs it, and keeps serving", async () => {
-    const broken: StatefulSetSource = {
-      ...fixtureSource(),
-      lookup: () => Promise.reject(new TypeError("a bug in the source")),
-    };
-    const memory = createMemoryLogDestination();
-    const other = await startServer({
-      source: broken,
-      config,
-      logger: createLogger({ destination: memory }),
-      tls: { cert: certs.cert, key: certs.key },
-      host: "127.0.0.1",
-    });
-    try {
-      const review = aReview({ object: aService({ podName: "web-0" }) });
-      const answer = await postJson(other.port, certs.caCert, "/validate", review);
-      expect(answer.status).toBe(500);
-      expect(answer.json).toMatchObject({ kind: "Status", reason: "InternalError", code: 500 });
-      const error = memory.records().find((r) => r["msg"] === "admission failed");
-      expect(error?.["err"]).toMatchObject({ type: "TypeError", message: "a bug in the source" });
-      const healthy = await postJson(other.port, certs.caCert, "/validate", aReview());
-      expect(healthy.status).toBe(200);
-    } finally {
-      await other.close();
-    }
-  });
+  // A bug thrown while answering from memory, and one in the promise of a read.
+  const bugs: { name: string; broken: Partial<StatefulSetSource> }[] = [
+    {
+      name: "from memory",
+      broken: {
+        lookupCached: () => {
+          throw new TypeError("a bug in the source");
+        },
+      },
+    },
+    {
+      name: "in a read",
+      broken: {
+        lookupCached: () => null,
+        lookup: () => Promise.reject(new TypeError("a bug in the source")),
+      },
+    },
+  ];
+  it.each(bugs)(
+    "answers 500 when admission fails unexpectedly ($name), logs it, and keeps serving",
+    async ({ broken: bug }) => {
+      const broken: StatefulSetSource = { ...fixtureSource(), ...bug };
+      const memory = createMemoryLogDestination();
+      const other = await startServer({
+        source: broken,
+        config,
+        logger: createLogger({ destination: memory }),
+        tls: { cert: certs.cert, key: certs.key },
+        host: "127.0.0.1",
+      });
+      try {
+        const review = aReview({ object: aService({ podName: "web-0" }) });
+        const answer = await postJson(other.port, certs.caCert, "/validate", review);
+        expect(answer.status).toBe(500);
+        expect(answer.json).toMatchObject({ kind: "Status", reason: "InternalError", code: 500 });
+        const error = memory.records().find((r) => r["msg"] === "admission failed");
+        expect(error?.["err"]).toMatchObject({ type: "TypeError", message: "a bug in the source" });
+        const healthy = await postJson(other.port, certs.caCert, "/validate", aReview());
+        expect(healthy.status).toBe(200);
+      } finally {
+        await other.close();
+      }
+    },
+  );
 });
 
 describe("health, readiness and metrics", () => {
