@@ -145,10 +145,7 @@ function toGuard(
  * The namespace's labels when no read is needed: null when no rule needs them (or no source
  * knows them), undefined when only a read of the namespace source can tell.
  */
-function namespaceLabelsInMemory(
-  namespace: string,
-  deps: AdmitDeps,
-): NamespaceLabels | undefined {
+function namespaceLabelsInMemory(namespace: string, deps: AdmitDeps): NamespaceLabels | undefined {
   if (!deps.namespaces || !needsNamespaceLabels(deps.config)) return null;
   const cached = deps.namespaces.lookupCached(namespace);
   if (cached === null) return undefined;

@@ -24,6 +24,7 @@ export function toWarningText(text: string): string {
 
 /** Sanitised, deduplicated warnings that fit the API server's 4096-rune budget. */
 export function toWarnings(texts: readonly string[]): string[] {
+  if (texts.length === 0) return [];
   const unique = [...new Set(texts.map(toWarningText))].filter((text) => text !== "");
   const kept: string[] = [];
   let total = 0;

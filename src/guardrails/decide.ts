@@ -134,6 +134,10 @@ function liftExemptedErrors(
   exemptions: readonly Exemption[],
   nowMs: number,
 ): Lifted {
+  // Most subjects have no error: nothing to lift (this runs on every admission).
+  if (!findings.some((f) => f.severity === "error")) {
+    return { findings: [...findings], applied: [], expired: [], unevaluated: [] };
+  }
   const errorRules = new Set(findings.filter((f) => f.severity === "error").map((f) => f.rule));
   const applied = new Map<string, { exemption: Exemption; rules: RuleId[] }>();
   const expired = new Map<string, { exemption: Exemption; rules: RuleId[] }>();
@@ -142,26 +146,23 @@ function liftExemptedErrors(
   // expired one that would have applied, which the message then names.
   const liftedBy = new Map<RuleId, Exemption>();
   const expiredFor = new Map<RuleId, Exemption>();
-  if (errorRules.size > 0) {
-    for (const exemption of exemptions) {
-      const rules = [...errorRules].filter(
-        (rule) =>
-          !liftedBy.has(rule) && (exemption.rules === null || exemption.rules.includes(rule)),
-      );
-      if (rules.length === 0) continue;
-      const match = matchExemption(exemption, subject);
-      if (match === false) continue;
-      if (match !== true) {
-        unevaluated.push({ name: exemption.name, missing: match, rules });
-        continue;
-      }
-      const isExpired = exemption.expiresAt !== null && nowMs >= exemption.expiresAt;
-      const into = isExpired ? expired : applied;
-      into.set(exemption.name, { exemption, rules });
-      for (const rule of rules) {
-        if (!isExpired) liftedBy.set(rule, exemption);
-        else if (!expiredFor.has(rule)) expiredFor.set(rule, exemption);
-      }
+  for (const exemption of exemptions) {
+    const rules = [...errorRules].filter(
+      (rule) => !liftedBy.has(rule) && (exemption.rules === null || exemption.rules.includes(rule)),
+    );
+    if (rules.length === 0) continue;
+    const match = matchExemption(exemption, subject);
+    if (match === false) continue;
+    if (match !== true) {
+      unevaluated.push({ name: exemption.name, missing: match, rules });
+      continue;
+    }
+    const isExpired = exemption.expiresAt !== null && nowMs >= exemption.expiresAt;
+    const into = isExpired ? expired : applied;
+    into.set(exemption.name, { exemption, rules });
+    for (const rule of rules) {
+      if (!isExpired) liftedBy.set(rule, exemption);
+      else if (!expiredFor.has(rule)) expiredFor.set(rule, exemption);
     }
   }
   const result = findings.map((finding): Finding => {

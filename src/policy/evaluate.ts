@@ -1,11 +1,12 @@
 import { describeOrdinalRange, hasOrdinal, isExternallyAccessible } from "./objects.js";
 import { parsePodTarget, toPodName } from "./pod-target.js";
-import { isJsonMap, readMap } from "./raw-object.js";
+import { readMap } from "./raw-object.js";
 import {
   checkLabels,
   checkPodName,
   checkStatefulSet,
   checkTrafficPolicy,
+  missingLabels,
   readServiceFacts,
   requiredLabels,
   type RawFinding,
@@ -66,19 +67,21 @@ function collectRawFindings(facts: ServiceFacts, config: PolicyConfig): RawFindi
   ];
 }
 
+const NO_RULES: ReadonlySet<string> = new Set();
+
 function preexistingRules(
   facts: ServiceFacts,
   context: ServiceContext,
   config: PolicyConfig,
-): Set<string> {
-  if (context.operation !== "UPDATE" || config.preexistingViolations !== "warn") return new Set();
+): ReadonlySet<string> {
+  if (context.operation !== "UPDATE" || config.preexistingViolations !== "warn") return NO_RULES;
   const old = readServiceFacts(
     context.oldService,
     context.lookup,
     parsePodTarget,
     context.namespace,
   );
-  if (!old) return new Set();
+  if (!old) return NO_RULES;
   // The lookup answers for the new target's StatefulSet. When the update retargets another
   // StatefulSet, what the old object broke against its own StatefulSet is unknown here, so
   // those rules are not counted as pre-existing (enforced, never wrongly downgraded).
@@ -106,14 +109,10 @@ function fixService(facts: ServiceFacts, config: PolicyConfig): unknown {
     config.severities["external-traffic-policy"] !== "off" &&
     isExternallyAccessible(service, config.kubeVersion) &&
     readMap(service, "spec")?.["externalTrafficPolicy"] !== "Local";
-  const labels =
+  const missing =
     config.severities["missing-labels"] === "off"
-      ? {}
-      : requiredLabels(facts.target, facts.lookup, config);
-  const current = readMap(service, "metadata")?.["labels"];
-  const missing = Object.entries(labels).filter(
-    ([key, value]) => !isJsonMap(current) || current[key] !== value,
-  );
+      ? []
+      : missingLabels(service, requiredLabels(facts.target, facts.lookup, config));
   if (!fixPolicy && missing.length === 0) return service;
 
   // Copy only the maps on the changed paths: unchanged subtrees stay shared with the input,

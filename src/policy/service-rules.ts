@@ -6,7 +6,7 @@ import {
 } from "./objects.js";
 import { describeValue, truncateText } from "./echo.js";
 import { toPodName } from "./pod-target.js";
-import { hasOwn, isJsonMap, readMap, readString, readStringMap } from "./raw-object.js";
+import { hasOwn, isJsonMap, readMap, readString } from "./raw-object.js";
 import {
   POD_NAME_LABEL,
   type KubeVersion,
@@ -59,13 +59,12 @@ export function checkPodName(facts: ServiceFacts): RawFinding[] {
 export function checkStatefulSet(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
   const { target, lookup } = facts;
   if (!target || lookup.status === "unavailable") return [];
-  const pod = toPodName(target);
   if (lookup.status === "not-found") {
     return [
       {
         rule: "statefulset-not-found",
         message:
-          `${facts.display} selects pod ${pod}, but StatefulSet ${target.statefulSet} does not ` +
+          `${facts.display} selects pod ${toPodName(target)}, but StatefulSet ${target.statefulSet} does not ` +
           `exist in namespace ${facts.namespace}; create it or fix the selector`,
         fixable: false,
         path: selectorPath(POD_NAME_LABEL),
@@ -78,14 +77,16 @@ export function checkStatefulSet(facts: ServiceFacts, config: PolicyConfig): Raw
     findings.push({
       rule: "ordinal-out-of-range",
       message:
-        `${facts.display} selects pod ${pod}, but StatefulSet ${sts.name} has ` +
+        `${facts.display} selects pod ${toPodName(target)}, but StatefulSet ${sts.name} has ` +
         `${describeOrdinalRange(sts)}; scale it up or select an existing ordinal`,
       fixable: false,
       path: selectorPath(POD_NAME_LABEL),
     });
   }
-  const selector = readStringMap(readMap(facts.service, "spec")?.["selector"]);
+  // The selector is known to be a map: it holds the pod-name key.
+  const selector = readMap(readMap(facts.service, "spec"), "selector") ?? {};
   for (const [key, value] of Object.entries(selector)) {
+    if (typeof value !== "string") continue;
     const expected = expectedPodLabel(key, target, sts.podLabels, config.kubeVersion);
     if (expected === undefined || expected === value) continue;
     findings.push({
@@ -148,8 +149,9 @@ export function requiredLabels(
 ): Record<string, string> {
   const labels: Record<string, string> = {};
   if (target) {
-    labels[`${config.labelPrefix}/statefulset`] = target.statefulSet;
-    labels[`${config.labelPrefix}/ordinal`] = String(target.ordinal);
+    const keys = targetLabelKeys(config.labelPrefix);
+    labels[keys.statefulSet] = target.statefulSet;
+    labels[keys.ordinal] = String(target.ordinal);
   }
   for (const extra of config.extraLabels) {
     if ("value" in extra) {
@@ -166,12 +168,35 @@ export function requiredLabels(
   return labels;
 }
 
+// The keys are built once per prefix, not per request: a fresh string as a property key costs a
+// hash on every lookup. One prefix is in use at a time, so one entry is kept.
+let labelKeys = { prefix: "", statefulSet: "/statefulset", ordinal: "/ordinal" };
+
+function targetLabelKeys(prefix: string): { statefulSet: string; ordinal: string } {
+  if (labelKeys.prefix !== prefix) {
+    labelKeys = { prefix, statefulSet: `${prefix}/statefulset`, ordinal: `${prefix}/ordinal` };
+  }
+  return labelKeys;
+}
+
+/** The required labels that `service` lacks or carries with another value, as [key, value]. */
+export function missingLabels(
+  service: unknown,
+  required: Readonly<Record<string, string>>,
+): [string, string][] {
+  // A label that is not a string differs from any required value, as a missing one does.
+  const present = readMap(readMap(service, "metadata"), "labels") ?? {};
+  const missing: [string, string][] = [];
+  for (const key of Object.keys(required)) {
+    const value = required[key] ?? "";
+    if (!hasOwn(present, key) || present[key] !== value) missing.push([key, value]);
+  }
+  return missing;
+}
+
 export function checkLabels(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
   const metadata = readMap(facts.service, "metadata");
-  const present = readStringMap(metadata?.["labels"]);
-  const wrong = Object.entries(requiredLabels(facts.target, facts.lookup, config)).filter(
-    ([key, value]) => !hasOwn(present, key) || present[key] !== value,
-  );
+  const wrong = missingLabels(facts.service, requiredLabels(facts.target, facts.lookup, config));
   if (wrong.length === 0) return [];
   const listed = wrong.map(([key, value]) => `${key}=${value}`).join(", ");
   return [
