@@ -284,6 +284,8 @@ function ruleIds(result: AdmissionResult): string[] | undefined {
 
 /** application/json, any charset or suffix parameters, and the +json structured syntax. */
 function isJson(contentType: string): boolean {
+  // What the API server sends, checked first: this runs on every request.
+  if (contentType === "application/json") return true;
   const type = (contentType.split(";")[0] ?? "").trim().toLowerCase();
   return type === "application/json" || type.endsWith("+json");
 }
