@@ -7,14 +7,20 @@
  */
 export const MAX_WARNING_RUNES = 256;
 export const MAX_WARNINGS_TOTAL_RUNES = 4096;
+/** Room kept for "stsguard: N more warnings not shown". */
+const CLOSING_NOTE_RESERVE = 64;
 
 // Control characters (C0, DEL, C1) and lone surrogates, which are not valid UTF-8 once encoded.
 const UNSAFE = /[\p{Cc}\p{Cs}]/gu;
 const SPACES = / {2,}/g;
+// Either of the above: most texts have neither, and one test is cheaper than two replaces.
+const NEEDS_CLEANING = /[\p{Cc}\p{Cs}]| {2}/u;
 
 /** One warning as the API server will keep it: single line, at most 256 runes. */
 export function toWarningText(text: string): string {
-  const clean = text.replace(UNSAFE, " ").replace(SPACES, " ").trim();
+  const clean = (
+    NEEDS_CLEANING.test(text) ? text.replace(UNSAFE, " ").replace(SPACES, " ") : text
+  ).trim();
   // UTF-16 length is never below the rune count: short texts need no counting.
   if (clean.length <= MAX_WARNING_RUNES) return clean;
   const runes = Array.from(clean);
@@ -25,14 +31,26 @@ export function toWarningText(text: string): string {
 /** Sanitised, deduplicated warnings that fit the API server's 4096-rune budget. */
 export function toWarnings(texts: readonly string[]): string[] {
   if (texts.length === 0) return [];
-  const unique = [...new Set(texts.map(toWarningText))].filter((text) => text !== "");
+  const unique: string[] = [];
+  const seen = new Set<string>();
+  let length = 0;
+  for (const text of texts) {
+    const clean = toWarningText(text);
+    if (clean === "" || seen.has(clean)) continue;
+    seen.add(clean);
+    unique.push(clean);
+    length += clean.length;
+  }
+  // UTF-16 length is never below the rune count: when even that leaves room for the closing
+  // note, nothing below would be left out.
+  if (length + CLOSING_NOTE_RESERVE <= MAX_WARNINGS_TOTAL_RUNES) return unique;
   const kept: string[] = [];
   let total = 0;
   for (const [index, text] of unique.entries()) {
     const size = countRunes(text);
     const left = unique.length - index;
     // Keep room for the closing note whenever something may still have to be left out.
-    const reserve = left > 1 ? 64 : 0;
+    const reserve = left > 1 ? CLOSING_NOTE_RESERVE : 0;
     if (total + size + reserve > MAX_WARNINGS_TOTAL_RUNES) {
       kept.push(`stsguard: ${left} more warning${left === 1 ? "" : "s"} not shown`);
       break;
