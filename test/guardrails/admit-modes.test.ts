@@ -2,7 +2,7 @@
 // StatefulSet scale-downs, and namespace labels read from the cluster's namespace cache.
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { admit } from "../../src/admission/admit.js";
+import { admit, type AdmitDeps } from "../../src/admission/admit.js";
 import { parseConfig, type StsguardConfig } from "../../src/config/config.js";
 import { createNamespaceCache } from "../../src/kube/namespace-cache.js";
 import { LookupError } from "../../src/errors.js";
@@ -119,15 +119,15 @@ describe("namespace labels from the cluster's namespace cache", () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  it("a namespace relabelled from sandbox to prod moves from warn to enforce, without a restart", async () => {
+  const namespace = (name: string, labels: Record<string, string>) => ({
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name, labels },
+  });
+  async function start(): Promise<{ server: FakeApiServer; deps: AdmitDeps }> {
     const server = await FakeApiServer.start();
     cleanups.push(() => server.close());
-    const namespace = (labels: Record<string, string>) => ({
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name: "demo", labels },
-    });
-    server.apply("namespaces", namespace({ env: "sandbox" }));
+    server.apply("namespaces", namespace("demo", { env: "sandbox" }));
     const namespaces = createNamespaceCache({
       kubeConfig: server.kubeConfig(),
       logger: pino({ level: "silent" }),
@@ -140,15 +140,35 @@ describe("namespace labels from the cluster's namespace cache", () => {
       namespaces,
       config: config("warn", "namespaces: [{selector: {matchLabels: {env: prod}}, mode: enforce}]"),
     };
+    return { server, deps };
+  }
+
+  it("a namespace relabelled from sandbox to prod moves from warn to enforce, without a restart", async () => {
+    const { server, deps } = await start();
     const request = aRequest({ object: aService({ podName: "web-5" }) });
     const before = await admit(request, "validate", deps);
     expect(before).toMatchObject({ allowed: true, guardMode: "warn" });
-    server.apply("namespaces", namespace({ env: "prod" }));
+    server.apply("namespaces", namespace("demo", { env: "prod" }));
     await waitFor(
       "the relabel to reach the cache",
       async () => (await admit(request, "validate", deps)).guardMode === "enforce",
       3_000,
     );
     expect((await admit(request, "validate", deps)).allowed).toBe(false);
+  });
+
+  it("answers from the cache at once, and reads a namespace the watch has not delivered yet first", async () => {
+    const { server, deps } = await start();
+    const known = admit(aRequest({ object: aService({ podName: "web-0" }) }), "validate", deps);
+    expect(known).not.toBeInstanceOf(Promise);
+    expect(known).toMatchObject({ allowed: true, guardMode: "warn" });
+    server.stallWatches();
+    // Unknown labels would count as the strictest rule (enforce): only the read says warn.
+    server.apply("namespaces", namespace("brand-new", { env: "sandbox" }));
+    const object = aService({ podName: "web-0", namespace: "brand-new" });
+    const pending = admit(aRequest({ namespace: "brand-new", object }), "validate", deps);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(await pending).toMatchObject({ guardMode: "warn" });
+    expect(server.getRequests("/api/v1/namespaces/brand-new")).toHaveLength(1);
   });
 });
