@@ -232,13 +232,13 @@ function admitService(
     const evaluation = evaluateAdmittedService(request, guard, lookup, deps);
     return serviceVerdict(request, mode, deps, guard, null, lookup, evaluation);
   }
-  const cached = deps.source.lookupCached(guard.namespace, target.statefulSet);
-  if (cached === null) return admitServiceAfterReads(request, mode, deps, guard, target, null);
-  const evaluation = evaluateAdmittedService(request, guard, cached, deps);
-  if (restsOnCache(evaluation.findings, cached, mode, deps)) {
-    return admitServiceAfterReads(request, mode, deps, guard, target, cached);
+  const lookup = deps.source.lookupCached(guard.namespace, target.statefulSet);
+  if (lookup === null) return admitServiceAfterReads(request, mode, deps, guard, target, null);
+  const evaluation = evaluateAdmittedService(request, guard, lookup, deps);
+  if (restsOnCache(evaluation.findings, lookup, mode, deps)) {
+    return admitServiceAfterReads(request, mode, deps, guard, target, { lookup, evaluation });
   }
-  return serviceVerdict(request, mode, deps, guard, target, cached, evaluation);
+  return serviceVerdict(request, mode, deps, guard, target, lookup, evaluation);
 }
 
 /**
@@ -251,12 +251,13 @@ async function admitServiceAfterReads(
   deps: AdmitDeps,
   guard: Guard,
   target: PodTarget,
-  cached: StatefulSetLookup | null,
+  cached: { lookup: StatefulSetLookup; evaluation: ServiceEvaluation } | null,
 ): Promise<AdmissionResult> {
   const { source } = deps;
   const { namespace } = guard;
-  let lookup = cached ?? (await readLookup(() => source.lookup(namespace, target.statefulSet)));
-  let evaluation = evaluateAdmittedService(request, guard, lookup, deps);
+  let lookup =
+    cached?.lookup ?? (await readLookup(() => source.lookup(namespace, target.statefulSet)));
+  let evaluation = cached?.evaluation ?? evaluateAdmittedService(request, guard, lookup, deps);
   if (restsOnCache(evaluation.findings, lookup, mode, deps)) {
     // A lagging cache must never deny (or mislabel) a Service whose StatefulSet was just
     // created or scaled up: ask the API server before answering.
