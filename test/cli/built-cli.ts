@@ -93,6 +93,11 @@ function ensureBuilt(): void {
           stdio: "ignore",
         },
       );
+      // As `npm run build` does: without it dist/ would load all of @kubernetes/client-node.
+      spawnSync(process.execPath, [path.join(repoRoot, "scripts/bundle-kube-client.mjs")], {
+        cwd: repoRoot,
+        stdio: "ignore",
+      });
     } finally {
       rmSync(lock, { recursive: true, force: true });
     }
