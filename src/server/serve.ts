@@ -72,6 +72,12 @@ export interface ServeEnvironment {
   readonly logDestination?: DestinationStream | undefined;
   /** Resolves when the server should stop (SIGTERM, SIGINT). */
   readonly stopRequested: Promise<string>;
+  /**
+   * Called once the StatefulSet source has finished starting (synced, or given up), when
+   * start-up's one-off work is done and the request path is what runs from then on (the CLI
+   * tunes V8 for it here).
+   */
+  readonly onSynced?: () => void;
 }
 
 /** Where development certificates go when no --tls-cert/--tls-key is given. */
@@ -179,6 +185,8 @@ export async function runServe(
     );
     // The start-up lines go out now, not with the first batch of admission lines.
     stdout?.flush();
+    const { onSynced } = environment;
+    if (onSynced) void opened.synced.then(onSynced);
   } catch (error: unknown) {
     liveConfig?.close?.();
     await Promise.all([source.close(), opened.namespaces.close()]);
@@ -247,6 +255,8 @@ interface OpenedSource {
   readonly kubeVersionFrom: "--kube-version" | "config file" | "API server" | "default";
   /** Known StatefulSets, for the banner's example; empty for a cluster. */
   readonly statefulSets: readonly StatefulSetSummary[];
+  /** Settles once the StatefulSet source has synced or given up (at once for manifests). */
+  readonly synced: Promise<void>;
   /** The cluster's, for the controller; undefined with --manifests. */
   readonly kubeConfig?: KubeConfig;
   /** The cluster caches, for the findings gauge; absent without a cluster. */
@@ -277,6 +287,7 @@ async function openSource(
       source,
       namespaces: createStaticNamespaceSource(source.namespaces),
       statefulSets: source.statefulSets,
+      synced: Promise.resolve(),
       ...(configured ?? { kubeVersion: DEFAULT_KUBE_VERSION, kubeVersionFrom: "default" }),
     };
   }
@@ -315,7 +326,7 @@ async function openSource(
     kubeVersionFrom: "API server" as const,
   };
   const source = createClusterSource({ kubeConfig, logger, metrics: metrics.clusterSource });
-  source.start().then(
+  const synced = source.start().then(
     () => {
       if (source.isReady()) logger.info(source.readHealth(), "StatefulSet cache synced; ready");
     },
@@ -338,6 +349,7 @@ async function openSource(
     source,
     namespaces,
     statefulSets: [],
+    synced,
     kubeConfig,
     readSnapshot: () => source.readSnapshot(),
     readHealth: () => source.readHealth(),
