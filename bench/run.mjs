@@ -1,6 +1,6 @@
 // `npm run bench`: the performance targets of the admission hot path and of `stsguard check`,
 // measured against bare baselines in the same run and reported as ratios (see
-// .coord/README-bench.md, "Performance"). Runs on the built dist/.
+// docs/benchmarks.md). Runs on the built dist/.
 //
 //   node bench/run.mjs [--only server|cli|cluster] [--strict] [--quick]
 //
@@ -727,17 +727,42 @@ function formatReport(environment, server, cli, cluster, targets) {
   return out.join("\n");
 }
 
-async function main() {
-  const { values } = parseArgs({
-    options: {
-      only: { type: "string" },
-      strict: { type: "boolean", default: false },
-      quick: { type: "boolean", default: false },
-    },
-  });
-  if (values.only !== undefined && !["server", "cli", "cluster"].includes(values.only)) {
-    throw new Error(`--only takes "server", "cli" or "cluster", not "${values.only}"`);
+const USAGE = "usage: node bench/run.mjs [--only server|cli|cluster] [--strict] [--quick]";
+
+/** The options, or null after printing what is wrong (or the usage, for --help). */
+function readOptions() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        only: { type: "string" },
+        strict: { type: "boolean", default: false },
+        quick: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (error) {
+    process.stderr.write(`bench: ${error.message}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return null;
   }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return null;
+  }
+  if (values.only !== undefined && !["server", "cli", "cluster"].includes(values.only)) {
+    process.stderr.write(
+      `bench: --only takes "server", "cli" or "cluster", not "${values.only}"\n`,
+    );
+    process.exitCode = 2;
+    return null;
+  }
+  return values;
+}
+
+async function main() {
+  const values = readOptions();
+  if (values === null) return;
   await mkdir(DATA, { recursive: true });
   const environment = {
     quick: values.quick,
