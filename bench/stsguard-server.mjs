@@ -2,6 +2,7 @@
 // dist/, JSON logs at info on stdout, which bench/run.mjs sends to a file), on 127.0.0.1 and a
 // free port, without the metrics port.
 // Usage (forked by bench/run.mjs): node bench/stsguard-server.mjs <cert.pem> <key.pem> <dir>
+import { optimizeHotPathSooner } from "../dist/server/jit-tiering.js";
 import { runServe } from "../dist/server/serve.js";
 import { reportReady, serveParentRequests } from "./admission.mjs";
 
@@ -41,6 +42,10 @@ const served = runServe(
     },
     // No logDestination, as src/cli/commands/serve.ts: the logger's own stdout destination.
     stopRequested,
+    // As the CLI: V8's TurboFan threshold lowered once the source is read.
+    onSynced: () => {
+      optimizeHotPathSooner();
+    },
   },
 );
 serveParentRequests(async () => {
