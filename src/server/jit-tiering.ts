@@ -7,7 +7,7 @@ import { setFlagsFromString } from "node:v8";
  * function on that path, so with the default the path sat in Maglev's (less optimized) code
  * for the first 10,000 requests and more; at a few requests a second, for hours.
  * At 500 it is in TurboFan's within the first thousand or two. That cut the time stsguard
- * adds to a Service CREATE by ~3% of a bare webhook's round trip (docs/benchmarks.md).
+ * adds to a Service CREATE by 0.02–0.04 of a bare webhook's round trip (docs/benchmarks.md).
  */
 export const TURBOFAN_INVOCATION_COUNT = 500;
 

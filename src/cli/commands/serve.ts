@@ -218,7 +218,7 @@ export function serveCommand(io: CliIo, setExitCode: SetExitCode): Command {
         stopRequested: stop.stopRequested,
         // Once synced, so that start-up's one-off work (the cluster's lists) is not compiled
         // with TurboFan too: that cost ~4 MiB at ready for no gain. From then on the request
-        // path reaches V8's optimizing compiler within the first requests, not after thousands.
+        // path reaches V8's optimizing compiler within the first requests, not after 10,000+.
         onSynced: () => {
           optimizeHotPathSooner();
         },
