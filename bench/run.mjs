@@ -699,6 +699,10 @@ function formatReport(environment, server, cli, cluster, targets) {
           k.stsguardP99Ms,
         ]),
       ),
+      ...c.liveReadCost.cases.map(
+        (k) =>
+          `  ${k.case}: ratio = median of the p50 ratios of ${k.blockRatios.length} consecutive blocks, ${k.blockRatios.join(", ")}; over all requests at once ${k.overallRatioP50}`,
+      ),
       `  live reads during these ${2 * c.liveReadCost.cases[0].requests} requests: ${c.liveReadCost.liveReads} (API server GETs: ${c.liveReadCost.apiServerGets})`,
       `  a denial (ordinal out of range) still read live: ${c.liveReadCost.denial.liveReads} live read(s), allowed ${c.liveReadCost.denial.allowed}`,
     );
