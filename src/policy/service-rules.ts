@@ -195,9 +195,9 @@ export function missingLabels(
 }
 
 export function checkLabels(facts: ServiceFacts, config: PolicyConfig): RawFinding[] {
-  const metadata = readMap(facts.service, "metadata");
   const wrong = missingLabels(facts.service, requiredLabels(facts.target, facts.lookup, config));
   if (wrong.length === 0) return [];
+  const metadata = readMap(facts.service, "metadata");
   const listed = wrong.map(([key, value]) => `${key}=${value}`).join(", ");
   return [
     {
