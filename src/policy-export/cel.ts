@@ -9,13 +9,14 @@
  * Which CEL the API server runs (docs/admission-policies.md, "Which CEL"):
  * - every verdict (validation `expression`, `matchConditions`, the 1.26 policies) is standard CEL
  *   only: `has`, `size`, `matches`, `in`, `dyn`, `exists`, `+` and comparisons. `object` is `dyn`
- *   on the API server, and Kubernetes 1.26 fails `indexOf`/`lastIndexOf` on a dyn string at run
- *   time (`no such overload: lastIndexOf(string, string)`; its list library declares the same
- *   names), so the target is checked by one regular expression and the labels by concatenation;
+ *   on the API server, and Kubernetes 1.26 fails `indexOf`/`lastIndexOf` at run time on a string
+ *   read by index, as the selector value is (`no such overload: lastIndexOf(string, string)`;
+ *   its list library declares the same names), so the target is checked by one regular
+ *   expression and the labels by concatenation;
  * - the values (the StatefulSet name and the ordinal, for messages from 1.27 and label mutations
  *   from 1.32) are cut out with `find` (Kubernetes regex library) and `substring` (cel-go strings
  *   extension), and the message list joined with `join`: all three in every version from 1.26 on,
- *   and proven on 1.26's API server with a dyn receiver by test/e2e.
+ *   and proven on 1.26's API server on a value read by index by test/e2e/cel-functions.
  * No `variables` (ValidatingAdmissionPolicy has them from 1.28) and no `cel.bind`.
  */
 import { POD_NAME_LABEL } from "../policy/types.js";

@@ -141,6 +141,11 @@ function run(expression: string, request: Request, place: Place): unknown {
   });
 }
 
+/** One expression's value as JSON, as the API server's CEL should compute it. */
+export function evaluateCel(expression: string, request: Request, place: Place): Json {
+  return fromCel(run(expression, request, place));
+}
+
 function matches(policy: PolicyObject, request: Request): boolean {
   const conditions = (policy.spec["matchConditions"] ?? []) as { expression: string }[];
   return conditions.every((c) => run(c.expression, request, "verdict") === true);

@@ -102,7 +102,7 @@ describe("the exported CEL uses only functions proven on Kubernetes 1.26's API s
     expect([...used].sort()).toEqual([...VALUE_FUNCTIONS].sort());
   });
 
-  it("the runtime refuses lastIndexOf, which 1.26 cannot call on a dyn string", () => {
+  it("the runtime refuses lastIndexOf, which 1.26 cannot call on the selector value", () => {
     const request: Request = {
       operation: "CREATE",
       namespace: "demo",

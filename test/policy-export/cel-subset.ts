@@ -2,10 +2,12 @@
  * The CEL functions the exported policies may call, and how each one is proven on the real
  * Kubernetes 1.26 API server (test/e2e/cel-functions.e2e.test.ts runs every probe there).
  *
- * `object` is `dyn` in a ValidatingAdmissionPolicy, so every call below is made on a dyn
- * receiver, as in the exported expressions; that is where 1.26 differs from a typed string:
- * `'web-1'.lastIndexOf('-')` runs, `object.metadata.name.lastIndexOf('-')` fails with
- * `no such overload: lastIndexOf(string, string)`.
+ * `object` is `dyn` in a ValidatingAdmissionPolicy, and the exported expressions read the target
+ * by index (`object.spec.selector['statefulset.kubernetes.io/pod-name']`), so every string
+ * function below is probed on a value read by index, and most also on a field. That is where 1.26
+ * surprises: `object.spec.selector['…'].lastIndexOf('-')` and `object.metadata['name']
+ * .lastIndexOf('-')` fail with `no such overload: lastIndexOf(string, string)` (indexOf alike),
+ * while `object.metadata.name.lastIndexOf('-')` and `'web-1'.lastIndexOf('-')` run.
  *
  * - `STANDARD`: the CEL language definition, which every version has. Verdicts (validation
  *   `expression`, `matchConditions`, every 1.26 policy) use only these.
@@ -15,20 +17,26 @@
  *   and mutations (1.32+).
  *
  * The probes evaluate on a Service whose `metadata.name` is `redis-2-0`, with the annotation
- * `probe: redis-2-0` and `spec.externalIPs: ['192.0.2.1', '192.0.2.2']`; each must be true.
+ * `probe: redis-2-0` (read by index as `P` below) and `spec.externalIPs: ['192.0.2.1',
+ * '192.0.2.2']`; each must be true.
  */
 
 /** `has` and the comprehensions are macros; the rest are functions. Operators are not listed. */
+/** The annotation `probe`, read by index as the exported CEL reads the pod-name selector. */
+const P = "object.metadata.annotations['probe']";
+
 export const STANDARD: Readonly<Record<string, readonly string[]>> = {
   has: ["has(object.metadata.name) && !has(object.metadata.generateName)"],
   size: [
     "size(object.metadata.name) == 9",
+    `size(${P}) == 9`,
     "size(object.spec.externalIPs) == 2",
     "size(object.metadata.annotations) == 1",
   ],
   matches: [
     "object.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?-(0|[1-9][0-9]{0,8})$')",
     "!object.metadata.name.matches('^redis-(0|[1-9][0-9]*)$')",
+    `${P}.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?-(0|[1-9][0-9]{0,8})$')`,
   ],
   dyn: ["size(dyn([['a', 'b']]) + dyn([])) == 1", "dyn([]).exists(l, l[0] == 'a') == false"],
   exists: ["object.spec.externalIPs.exists(ip, ip == '192.0.2.2')"],
@@ -40,15 +48,20 @@ export const EXTENSIONS: Readonly<Record<string, readonly string[]>> = {
   // k8s.io/apiserver pkg/cel/library/regex.go: the first match, or '' when there is none.
   find: [
     "object.metadata.name.find('[0-9]+$') == '0'",
-    "object.metadata.annotations['probe'].find('[0-9]+$') == '0'",
+    `${P}.find('[0-9]+$') == '0'`,
     "object.metadata.name.find('x+$') == ''",
   ],
   // cel-go ext/strings.go: code points from the start index to the end index (exclusive).
   substring: [
     "object.metadata.name.substring(0, size(object.metadata.name) - 2) == 'redis-2'",
     "object.metadata.name.substring(6) == '2-0'",
+    `${P}.substring(0, size(${P}) - size(${P}.find('[0-9]+$')) - 1) == 'redis-2'`,
+    `${P}.substring(8) == '0'`,
   ],
-  join: ["object.spec.externalIPs.join(', ') == '192.0.2.1, 192.0.2.2'"],
+  join: [
+    "object.spec.externalIPs.join(', ') == '192.0.2.1, 192.0.2.2'",
+    `[[${P}, 'x']].map(l, l[0] + '=' + l[1]).join(', ') == 'redis-2-0=x'`,
+  ],
 };
 
 /** Functions every version has, which the verdicts may use. */
@@ -67,6 +80,6 @@ export const VALUE_FUNCTIONS: ReadonlySet<string> = new Set([
 export function notInSubset(name: string): string {
   return (
     `no such overload: ${name} is not among the CEL functions proven on Kubernetes 1.26's ` +
-    `API server with a dyn receiver (test/policy-export/cel-subset.ts)`
+    `API server on a value read by index (test/policy-export/cel-subset.ts)`
   );
 }
