@@ -21,6 +21,8 @@ export type Answer =
       readonly binding: string;
       readonly message: string;
       readonly reason: string;
+      /** The Status message as sent: `services "x" is forbidden: ValidatingAdmissionPolicy …`. */
+      readonly statusMessage: string;
     }
   /** Refused for another reason (validation, a conflict, ...), before or without any policy. */
   | {
@@ -28,6 +30,7 @@ export type Answer =
       readonly status: number;
       readonly message: string;
       readonly reason: string;
+      readonly statusMessage: string;
     };
 
 export type ApiObject = Record<string, unknown>;
@@ -134,9 +137,10 @@ function toAnswer(status: number, body: unknown): Answer {
       binding: denial[2] ?? "",
       message: denial[3] ?? "",
       reason,
+      statusMessage: message,
     };
   }
-  return { kind: "refused", status, message, reason };
+  return { kind: "refused", status, message, reason, statusMessage: message };
 }
 
 /** Runs `task` over `items`, at most `limit` at a time, keeping the order of the results. */
