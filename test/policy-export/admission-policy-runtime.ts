@@ -13,7 +13,7 @@
  * expression runs, every function it calls must be in the subset for its place (verdicts: standard
  * CEL only; messages and mutations: also `find`, `substring`, `join`), else it throws what the API
  * server answers, `no such overload`. cel-js itself knows more (`lastIndexOf`, and `in` on
- * strings), so without this check it would accept what the API server rejects. `find`, which
+ * strings, which throws here too), so without this it would accept what the API server rejects. `find`, which
  * cel-js lacks, is Kubernetes' regex library function: the first match, or ''.
  *
  * cel-js has no typed object construction (`Object{...}`), which Kubernetes gives mutation
@@ -91,10 +91,15 @@ export function toMapLiteral(expression: string): string {
     .replace(/\bObject(?:\.\w+)*\{(\w+):/g, "{'$1':");
 }
 
-const environment = new Environment({ unlistedVariablesAreDyn: true }).registerFunction(
-  "string.find(string): string",
-  (text: string, pattern: string) => new RegExp(pattern, "u").exec(text)?.[0] ?? "",
-);
+const environment = new Environment({ unlistedVariablesAreDyn: true })
+  .registerFunction(
+    "string.find(string): string",
+    (text: string, pattern: string) => new RegExp(pattern, "u").exec(text)?.[0] ?? "",
+  )
+  // CEL's `in` takes a list or a map; cel-js also takes a string (a substring test).
+  .registerOperator("string in string", () => {
+    throw new Error("no such overload: in(string, string)");
+  });
 
 type Program = ReturnType<typeof environment.parse>;
 /** Where an expression stands: a verdict, or a value (message, mutation). */
