@@ -128,7 +128,7 @@ function hasOwnLabels(s: Subject, settings: CelSettings): string {
 const lacksFixedLabel = (s: Subject, settings: CelSettings): string =>
   `dyn(${settings.fixedLabels}).exists(l, !${hasLabel(s, "l")})`;
 
-/** Every required label is there with its value: `missing-labels` has nothing to say. */
+/** A required label is absent or has another value: `missing-labels` finds something. */
 function lacksLabels(s: Subject, settings: CelSettings): string {
   return (
     `((${hasValidTarget(s)} && !${hasOwnLabels(s, settings)})` +
