@@ -197,6 +197,11 @@ export interface KubeRequestOptions {
   readonly timeoutMs?: number;
 }
 
+export interface KubeStreamOptions extends KubeRequestOptions {
+  /** Called once the server has accepted the stream (HTTP 200), before the first line. */
+  readonly onOpen?: () => void;
+}
+
 /** Raw JSON over HTTP to the API server of a KubeConfig's current context. */
 export interface KubeTransport {
   /** The API server URL, for logs and messages. */
@@ -224,7 +229,7 @@ export interface KubeTransport {
     path: string,
     query: KubeQuery,
     onLine: (line: string) => void,
-    options?: KubeRequestOptions,
+    options?: KubeStreamOptions,
   ): Promise<KubeStreamEnd>;
 }
 
@@ -311,7 +316,7 @@ export function createKubeTransport(
     path: string,
     query: KubeQuery,
     onLine: (line: string) => void,
-    options: KubeRequestOptions = {},
+    options: KubeStreamOptions = {},
   ): Promise<KubeStreamEnd> =>
     runWithDeadline(`watch ${server}${path}`, options, async (signal) => {
       const { request, response } = await open(path, query, signal);
@@ -320,6 +325,7 @@ export function createKubeTransport(
         const text = await readBody(response, signal, maxResponseBytes);
         return { kind: "rejected", status, body: parseJson(text) };
       }
+      options.onOpen?.();
       await readLines(request, response, signal, onLine);
       return { kind: "ended" };
     });

@@ -47,8 +47,9 @@ export interface ClusterSourceOptions {
   /** Deadline of one live read; keep it well inside the webhook's timeoutSeconds. */
   readonly liveReadTimeoutMs?: number;
   /**
-   * The cache is trusted only while an event or bookmark arrived within this window. The API
-   * server sends bookmarks about once a minute, so the default leaves room for one late one.
+   * The cache is trusted only while an event, a bookmark or an accepted watch came within this
+   * window. A watch silent for half of it is renewed (bookmarks are best effort: an idle
+   * resource may get none), so the cache goes stale only when the API server stops answering.
    */
   readonly staleAfterMs?: number;
   /** Base of the watch's server-side timeoutSeconds; each watch asks for 1–2× this. */

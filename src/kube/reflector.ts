@@ -6,9 +6,14 @@
  * - Every event and bookmark advances the resourceVersion; a dropped watch resumes from it.
  * - 410 Gone (HTTP status or ERROR event) means the history we need is compacted: relist and
  *   replace the map, so deletes and scale-downs missed meanwhile are not kept.
- * - Watch connections can die without a FIN. The server asks bookmarks about once a minute, so
- *   silence longer than `staleAfterMs` marks the cache stale and replaces the connection; a
- *   server-side timeoutSeconds (jittered) renews connections even when they look alive.
+ * - Watch connections can die without a FIN, and an idle resource may see no event for hours.
+ *   Bookmarks do not fill that silence: they are best effort, and a real 1.26 API server sent
+ *   none for minutes on a resource nobody changed (test/e2e/cache-freshness.e2e.test.ts). So a
+ *   watch silent for half of `staleAfterMs` is renewed from the same resourceVersion. The API
+ *   server accepting the renewed watch (HTTP 200) is the sign of life: from then on it sends
+ *   whatever changed since that resourceVersion. The cache is stale only when no event,
+ *   bookmark or accepted watch came within `staleAfterMs`, i.e. when a renewal went unanswered
+ *   for the other half. A server-side timeoutSeconds (jittered) renews connections as well.
  */
 import type { Logger } from "pino";
 import { LookupError } from "../errors.js";
@@ -82,7 +87,10 @@ export interface Reflector<T> {
   currentResourceVersion(): string;
   /** The first list has completed (the map may since have gone stale). */
   isSynced(): boolean;
-  /** Synced, the watch not known to be broken, and an event or bookmark within staleAfterMs. */
+  /**
+   * Synced, the watch not known to be broken, and within staleAfterMs an event, a bookmark, or
+   * a watch the API server accepted.
+   */
   isFresh(): boolean;
   /** Resolves at the first sync. */
   readonly synced: Promise<void>;
@@ -206,9 +214,11 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
       settled ??= outcome;
       controller.abort();
     };
+    // Renewed after half the window, so an idle resource's cache never goes stale while the
+    // API server answers; an unanswered renewal leaves the other half before it does.
     const watchdog = setTimeout(() => {
       settle({ kind: "silent" });
-    }, options.staleAfterMs);
+    }, options.staleAfterMs / 2);
     const onLine = (line: string): void => {
       if (settled) return;
       const event = parseWatchEvent(line);
@@ -233,6 +243,12 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
     try {
       const end = await options.transport.streamLines(options.path, query, onLine, {
         signal: controller.signal,
+        // Accepted from our resourceVersion: the server will send what changed since. The
+        // backoff stays: a server that accepts watches and ends them at once is still backed off.
+        onOpen: () => {
+          lastAliveAt = clock.now();
+          interrupted = false;
+        },
       });
       if (settled) return settled;
       if (end.kind === "ended") return { kind: "ended", events };
@@ -262,11 +278,11 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
         if (outcome.events === 0) await sleep(backoff.nextDelayMs(), stopSignal);
         return false;
       case "silent":
-        interrupted = true;
+        // Not stale yet: the renewed watch, once accepted, counts as a sign of life.
         options.metrics?.recordWatchRestart(resource, "silent");
-        log.info(
-          { resourceVersion, silentMs: options.staleAfterMs },
-          "no watch event or bookmark in time; cache is stale, reconnecting the watch",
+        log.debug(
+          { resourceVersion, silentMs: options.staleAfterMs / 2 },
+          "no watch event or bookmark for a while; renewing the watch",
         );
         return false;
       case "gone":

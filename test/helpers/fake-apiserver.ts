@@ -143,7 +143,8 @@ export class FakeApiServer {
   private streamAnswers = false;
   private currentVersion = 1000;
   private compactedVersion = 0;
-  private stallNewWatches = false;
+  /** How new watch requests are served: normally, accepted but silent, or not at all. */
+  private newWatches: "answered" | "quiet" | "unanswered" = "answered";
   private listFailure: number | null = null;
   private readFailure: { status: number; reason: string } | null = null;
   private readDelayMs = 0;
@@ -312,10 +313,23 @@ export class FakeApiServer {
     else this.watchesEndAtOnce.delete(resource);
   }
 
-  /** Open watches stop receiving anything, and new ones get headers but never an event. */
+  /**
+   * The API server stops answering watches (it hangs, or a proxy swallows them): open watches
+   * receive nothing more, and new watch requests get no answer at all, not even headers.
+   * Watches asked for after stallWatches(false) are answered again.
+   */
   stallWatches(stalled = true): void {
-    this.stallNewWatches = stalled;
+    this.newWatches = stalled ? "unanswered" : "answered";
     if (stalled) for (const watcher of this.watchers) watcher.stalled = true;
+  }
+
+  /**
+   * Watches are accepted (200 and headers) but carry nothing, not even a bookmark, as a real
+   * 1.26 API server's watch of a resource nobody changes (bookmarks are best effort).
+   */
+  quietWatches(quiet = true): void {
+    this.newWatches = quiet ? "quiet" : "answered";
+    if (quiet) for (const watcher of this.watchers) watcher.stalled = true;
   }
 
   /** Lists across all namespaces answer this HTTP status (null: normal). */
@@ -801,6 +815,8 @@ export class FakeApiServer {
       sendJson(response, fault.status, aStatus(fault.status, fault.reason, "watch refused"));
       return;
     }
+    // No answer: the request stays open until the client gives up (or close() cuts it).
+    if (this.newWatches === "unanswered") return;
     response.writeHead(200, { "Content-Type": "application/json" });
     response.flushHeaders();
     const from = Number(query["resourceVersion"] ?? "0");
@@ -818,7 +834,7 @@ export class FakeApiServer {
       selector: parseLabelSelector(query["labelSelector"]),
       response,
       bookmarks: query["allowWatchBookmarks"] === "true",
-      stalled: this.stallNewWatches,
+      stalled: this.newWatches === "quiet",
     };
     this.watchers.add(watcher);
     response.on("close", () => {

@@ -329,7 +329,34 @@ describe("freshness", () => {
     expect(h.server.watchRequests("statefulsets")).toHaveLength(1);
   });
 
-  it("goes stale when a watch falls silent, reads live, and replaces the watch", async () => {
+  it("stays fresh on a resource nobody changes: renews the silent watch, needs no bookmark", async () => {
+    // A real 1.26 API server sent no bookmark for minutes on an idle resource
+    // (test/e2e/cache-freshness.e2e.test.ts); the accepted renewal is the sign of life.
+    const h = await startHarness({ staleAfterMs: 300 });
+    h.server.quietWatches();
+    const until = Date.now() + 1_200;
+    await waitFor(
+      "four stale windows",
+      () => {
+        expect(h.source.readHealth()).toMatchObject({
+          statefulSetsFresh: true,
+          servicesFresh: true,
+        });
+        return Date.now() > until;
+      },
+      3_000,
+    );
+    expect(await replicasOf(h, "web")).toBe(3);
+    expect(h.server.readRequests()).toEqual([]);
+    // Renewed about every half window, from the same resourceVersion, without a relist.
+    const watches = h.server.watchRequests("statefulsets");
+    expect(watches.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(watches.map((w) => w.query["resourceVersion"])).size).toBe(1);
+    expect(h.server.listRequests("statefulsets")).toHaveLength(1);
+    expect(h.metrics.calls).toContain("watch-restart statefulsets silent");
+  });
+
+  it("goes stale when the API server stops answering watches, reads live, and replaces the watch", async () => {
     const h = await startHarness({ staleAfterMs: 300 });
     h.server.stallWatches();
     setReplicas(h.server, "web", 6);
