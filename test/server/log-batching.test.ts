@@ -82,3 +82,32 @@ describe("serve's stdout log destination", () => {
     expect((lone?.at ?? Infinity) - (logged?.at ?? 0)).toBeLessThan(1000);
   }, 20_000);
 });
+
+describe("serve's stdout log destination at exit", () => {
+  // Fewer lines than a batch, logged just before the process ends: none may be lost, whether the
+  // event loop runs dry or process.exit() cuts it.
+  const EXITING = `
+const { createLogger, createStdoutLogDestination } = await import(${JSON.stringify(LOGGER)});
+const logger = createLogger({ destination: createStdoutLogDestination() });
+for (let i = 0; i < 5; i += 1) logger.info({ i }, "last words");
+if (process.argv.includes("--exit")) process.exit(0);
+`;
+
+  it.each([
+    ["the event loop runs dry", []],
+    ["process.exit()", ["--exit"]],
+  ])("writes every pending line when %s", async (_name, args) => {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", EXITING, "--", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+    const [code] = (await once(child, "close")) as [number | null];
+    expect(code).toBe(0);
+    const lines = stdout
+      .split("\n")
+      .filter((line) => line.length > 0)
+      .map((line) => JSON.parse(line) as { msg: string; i: number });
+    expect(lines.map((l) => [l.msg, l.i])).toEqual([0, 1, 2, 3, 4].map((i) => ["last words", i]));
+  });
+});
