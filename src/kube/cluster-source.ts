@@ -194,10 +194,9 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
     return cached ? Promise.resolve(cached) : lookupLive(namespace, name);
   };
 
-  const readNamespaceServices = async (
+  const listNamespaceServicesLive = async (
     namespace: string,
   ): Promise<readonly PerPodServiceSummary[]> => {
-    if (services.isFresh()) return perPodOnly(services.listNamespace(namespace));
     try {
       const listed = await listServicesLive(live, namespace);
       options.metrics?.recordLiveRead("services", "listed");
@@ -211,10 +210,23 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
   const perPodServices = async (
     namespace: string,
     statefulSet: string,
-  ): Promise<readonly PerPodServiceSummary[]> =>
-    (await readNamespaceServices(namespace))
-      .filter((service) => service.target.statefulSet === statefulSet)
-      .sort((a, b) => a.target.ordinal - b.target.ordinal || a.name.localeCompare(b.name));
+  ): Promise<readonly PerPodServiceSummary[]> => {
+    const found: PerPodServiceSummary[] = [];
+    if (services.isFresh()) {
+      // Read in place: a namespace may hold thousands of Services, and this runs on every
+      // StatefulSet admission.
+      for (const entry of services.valuesOfNamespace(namespace)) {
+        if (entry.perPod?.target.statefulSet === statefulSet) found.push(entry.perPod);
+      }
+    } else {
+      for (const service of await listNamespaceServicesLive(namespace)) {
+        if (service.target.statefulSet === statefulSet) found.push(service);
+      }
+    }
+    return found.sort(
+      (a, b) => a.target.ordinal - b.target.ordinal || a.name.localeCompare(b.name),
+    );
+  };
 
   const lookupService = async (namespace: string, name: string): Promise<ServiceLookup> => {
     if (!services.isFresh()) return readServiceLive(live, namespace, name);

@@ -80,6 +80,8 @@ export interface Reflector<T> {
   stop(): void;
   get(namespace: string, name: string): T | undefined;
   listNamespace(namespace: string): readonly T[];
+  /** The summaries of one namespace, without copying them out (the admission path reads it). */
+  valuesOfNamespace(namespace: string): Iterable<T>;
   /** Every summary, in all namespaces. */
   listAll(): T[];
   count(): number;
@@ -334,6 +336,7 @@ export function createReflector<T>(options: ReflectorOptions<T>): Reflector<T> {
     },
     get: (namespace, name) => store.get(namespace)?.get(name),
     listNamespace: (namespace) => [...(store.get(namespace)?.values() ?? [])],
+    valuesOfNamespace: (namespace) => store.get(namespace)?.values() ?? [],
     listAll: () => [...store.values()].flatMap((names) => [...names.values()]),
     count: () => countEntries(store),
     currentResourceVersion: () => resourceVersion,
