@@ -134,8 +134,9 @@ function liftExemptedErrors(
   exemptions: readonly Exemption[],
   nowMs: number,
 ): Lifted {
-  // Most subjects have no error: nothing to lift (this runs on every admission).
-  if (!findings.some((f) => f.severity === "error")) {
+  // Most subjects have no error, and most configurations no exemption: nothing to lift (this
+  // runs on every admission).
+  if (exemptions.length === 0 || !findings.some((f) => f.severity === "error")) {
     return { findings: [...findings], applied: [], expired: [], unevaluated: [] };
   }
   const errorRules = new Set(findings.filter((f) => f.severity === "error").map((f) => f.rule));
