@@ -180,7 +180,7 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
       req.resume();
       return;
     }
-    const contentType = req.headers["content-type"];
+    const { contentType, contentLength } = readBodyHeaders(req.rawHeaders);
     if (contentType !== undefined && !isJson(contentType)) {
       reject(
         res,
@@ -193,7 +193,7 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
       req.resume();
       return;
     }
-    const declared = Number(req.headers["content-length"] ?? 0);
+    const declared = Number(contentLength ?? 0);
     let size = 0;
     let tooLarge = false;
     const chunks: Buffer[] = [];
@@ -312,6 +312,32 @@ function toDecision(result: AdmissionResult): AdmissionDecision {
 function ruleIds(result: AdmissionResult): string[] | undefined {
   if (result.findings.length === 0) return undefined;
   return [...new Set(result.findings.map((f) => f.rule))];
+}
+
+/**
+ * Content-Type and Content-Length as `req.headers` would give them (the first of duplicates),
+ * read from the raw headers: `req.headers` builds a lower-cased copy of every header, which
+ * this path would otherwise pay on every request.
+ */
+function readBodyHeaders(raw: readonly string[]): {
+  contentType: string | undefined;
+  contentLength: string | undefined;
+} {
+  let contentType: string | undefined;
+  let contentLength: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 12) {
+      if (contentType === undefined && name.toLowerCase() === "content-type") {
+        contentType = raw[i + 1];
+      }
+    } else if (name.length === 14) {
+      if (contentLength === undefined && name.toLowerCase() === "content-length") {
+        contentLength = raw[i + 1];
+      }
+    }
+  }
+  return { contentType, contentLength };
 }
 
 /** application/json, any charset or suffix parameters, and the +json structured syntax. */

@@ -212,6 +212,28 @@ describe("bad requests get a clear 4xx and the server keeps serving", () => {
       message: /takes Content-Type application\/json/,
     },
     {
+      name: "a Content-Type header named in capitals",
+      send: () =>
+        requestHttps(server.port, certs.caCert, "/validate", {
+          method: "POST",
+          headers: { "CONTENT-TYPE": "text/plain" },
+          body: JSON.stringify(aReview()),
+        }),
+      status: 415,
+      message: /takes Content-Type application\/json, not text\/plain$/,
+    },
+    {
+      name: "a Content-Length header named in capitals, above the cap",
+      send: () =>
+        requestHttps(server.port, certs.caCert, "/validate", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "CONTENT-LENGTH": "4000000" },
+          body: "x".repeat(4_000_000),
+        }),
+      status: 413,
+      message: /^request body is larger than/,
+    },
+    {
       name: "an unknown path",
       send: () => requestHttps(server.port, certs.caCert, "/admit"),
       status: 404,
