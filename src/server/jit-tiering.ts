@@ -14,10 +14,22 @@ export const TURBOFAN_INVOCATION_COUNT = 500;
 const FLAG = "--invocation-count-for-turbofan";
 
 /**
- * The V8 flag to set for a long-running server, or null when the command line already sets
- * the threshold (`node --invocation-count-for-turbofan=N …` wins; V8 accepts `_` for `-`).
+ * The first Node line whose V8 the flag is set on: the line stsguard is tested on (package.json
+ * `engines`). Node 20's V8 (11.3) has no such flag and printed `unrecognized flag` to stderr at
+ * every start; on a line before this one V8 keeps its own threshold, silently.
  */
-export function turbofanThresholdFlag(execArgv: readonly string[]): string | null {
+export const FIRST_NODE_MAJOR_WITH_FLAG = 24;
+
+/**
+ * The V8 flag to set for a long-running server, or null when the command line already sets
+ * the threshold (`node --invocation-count-for-turbofan=N …` wins; V8 accepts `_` for `-`) or
+ * the Node line is older than FIRST_NODE_MAJOR_WITH_FLAG.
+ */
+export function turbofanThresholdFlag(
+  execArgv: readonly string[],
+  nodeVersion: string = process.versions.node,
+): string | null {
+  if (Number(nodeVersion.split(".")[0]) < FIRST_NODE_MAJOR_WITH_FLAG) return null;
   const given = execArgv.some((arg) => {
     const name = (arg.split("=")[0] ?? "").replaceAll("_", "-");
     return name === FLAG;

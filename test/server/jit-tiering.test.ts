@@ -61,6 +61,16 @@ describe("the TurboFan threshold of a long-running server", () => {
     expect(turbofanThresholdFlag(["--invocation-count-for-turbofan", "100"])).toBeNull();
   });
 
+  it("is left alone on a Node line older than the one stsguard is tested on", () => {
+    // Node 20's V8 printed "unrecognized flag --invocation-count-for-turbofan=500" at every start.
+    expect(turbofanThresholdFlag([], "20.20.2")).toBeNull();
+    expect(turbofanThresholdFlag([], "22.12.0")).toBeNull();
+    expect(turbofanThresholdFlag([], "24.0.0")).not.toBeNull();
+    expect(turbofanThresholdFlag([], process.versions.node)).toBe(
+      `--invocation-count-for-turbofan=${TURBOFAN_INVOCATION_COUNT}`,
+    );
+  });
+
   it("gets a request-shaped function into TurboFan within calls that leave it in Maglev by default", async () => {
     const [lowered, byDefault] = await Promise.all([tierAfterCalls(true), tierAfterCalls(false)]);
     expect(lowered).toBe("turbofan");
