@@ -17,12 +17,13 @@ export interface LoggerOptions {
 const MAX_PENDING_LOG_BYTES = 4 * 1024 * 1024;
 
 /**
- * Lines are written in batches of this many bytes (about ten admission lines), or every
+ * Lines are written in batches of this many bytes (about forty admission lines), or every
  * `LOG_FLUSH_INTERVAL_MS` when traffic is light. Each asynchronous write is a hand-off to libuv's
  * thread pool that cost ~120 µs of CPU per line when every admission line was its own write
- * (docs/benchmarks.md); batched, that cost is shared by the lines of a batch.
+ * (docs/benchmarks.md); batched, that cost is shared by the lines of a batch. sonic-boom's own
+ * writes are up to 16 KiB (its maxWrite).
  */
-const LOG_BATCH_BYTES = 4096;
+const LOG_BATCH_BYTES = 16 * 1024;
 const LOG_FLUSH_INTERVAL_MS = 100;
 
 /**
