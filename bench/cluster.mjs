@@ -170,7 +170,16 @@ async function measureLargeBodies({ bench, ca, stsguard, concurrency, rounds }) 
 }
 
 /** Runs the cluster part; `node` is the image's Node, `certs` the webhooks' certificates. */
-export async function benchmarkCluster({ root, bench, node, workDir, certs, quick, log }) {
+export async function benchmarkCluster({
+  root,
+  bench,
+  node,
+  workDir,
+  certs,
+  quick,
+  nodeOptions,
+  log,
+}) {
   const fill = quick ? QUICK_FILL : FULL_FILL;
   log("cluster: starting a Kubernetes 1.26 control plane (shared/k8s cluster.sh)...");
   const cluster = await startKubeCluster(root, join(workDir, "kube"));
@@ -182,6 +191,9 @@ export async function benchmarkCluster({ root, bench, node, workDir, certs, quic
     const fillSeconds = await fillCluster(api, fill);
     await createObjects(api, [...demoObjects(), ...createCostObjects()]);
     const prepared = await prepareStsguard({ root, cluster, workDir, certs });
+    const chartNodeOptions = prepared.env.NODE_OPTIONS ?? "";
+    // Another point on the trade-off of memory against throughput, as `nodeOptions` would set.
+    if (nodeOptions !== undefined) prepared.env.NODE_OPTIONS = nodeOptions;
     // The bare list reads with stsguard's own token: the same RBAC checks on every page.
     const { token } = prepared;
 
@@ -273,6 +285,7 @@ export async function benchmarkCluster({ root, bench, node, workDir, certs, quic
       chart: {
         args: prepared.args.join(" "),
         nodeOptions: prepared.env.NODE_OPTIONS ?? "",
+        chartNodeOptions,
         logLevel: prepared.env.STSGUARD_LOG_LEVEL ?? "",
         memoryLimitMiB: round(prepared.memoryLimitBytes / MiB, 1),
         bodyBudgetMiB: round(Number(prepared.env.STSGUARD_BODY_BUDGET) / MiB, 2),

@@ -1,12 +1,15 @@
 // `npm run bench`: stsguard as users run it, measured against bare baselines in the same run and
 // reported as ratios (docs/benchmarks.md). Runs on the built dist/.
 //
-//   node bench/run.mjs [--only cluster|cli] [--strict] [--quick]
+//   node bench/run.mjs [--only cluster|cli] [--strict] [--quick] [--node-options "<flags>"]
 //
 // Every child runs on the Node the image runs (node_modules' `node`, the version of the
 // Dockerfile's FROM): stsguard with the chart's NODE_OPTIONS and log level, the bare baselines
 // at Node's defaults. --quick runs one short round of each measurement on a tenth of the
 // cluster: a smoke test of the benchmark itself, whose figures judge no target.
+// --node-options runs stsguard with other NODE_OPTIONS than the chart's (as the chart's
+// `nodeOptions` value would set them; "" for Node's defaults), to measure the trade-off of
+// memory against throughput; the report says so.
 //
 // Prints a report and writes bench/.data/results.json. Exits 0 when every target is met or only
 // reported as missed; with --strict a missed target exits 1. A benchmark that cannot run (a
@@ -116,7 +119,7 @@ function formatCluster(c) {
     `Cluster: ${c.apiServer} holding ${c.statefulSets} StatefulSets and ${c.perPodServices} per-pod Services`,
     `(filled through the API in ${c.fillSeconds} s). stsguard as the chart's Deployment runs it:`,
     `  args: ${c.chart.args}`,
-    `  NODE_OPTIONS "${c.chart.nodeOptions}", STSGUARD_LOG_LEVEL ${c.chart.logLevel}, memory limit ${c.chart.memoryLimitMiB} MiB (body budget ${c.chart.bodyBudgetMiB} MiB)`,
+    `  NODE_OPTIONS "${c.chart.nodeOptions}"${c.chart.nodeOptions === c.chart.chartNodeOptions ? "" : ` (--node-options; the chart's: "${c.chart.chartNodeOptions}")`}, STSGUARD_LOG_LEVEL ${c.chart.logLevel}, memory limit ${c.chart.memoryLimitMiB} MiB (body budget ${c.chart.bodyBudgetMiB} MiB)`,
     `  ready after ${c.readySeconds} s (median of ${c.readySamples.join(", ")}), RSS at ready ${c.rssAtReadyMiB} MiB (largest of ${c.rssAtReadySamples.join(", ")});`,
     `  a bare Node process that only lists the same pages: ${c.bareList.seconds} s (median of ${c.bareList.samples.join(", ")}), peak RSS ${c.bareList.peakRssMiB} MiB (ready ratio ${c.readyRatio})`,
     "",
@@ -237,7 +240,8 @@ function formatReport(environment, cluster, cli, targets) {
   return out.join("\n");
 }
 
-const USAGE = "usage: node bench/run.mjs [--only cluster|cli] [--strict] [--quick]";
+const USAGE =
+  'usage: node bench/run.mjs [--only cluster|cli] [--strict] [--quick] [--node-options "<flags>"]';
 
 /** The options, or null after printing what is wrong (or the usage, for --help). */
 function readOptions() {
@@ -248,6 +252,7 @@ function readOptions() {
         only: { type: "string" },
         strict: { type: "boolean", default: false },
         quick: { type: "boolean", default: false },
+        "node-options": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -314,6 +319,7 @@ async function main() {
         workDir,
         certs: await writeCertificates(ROOT, join(workDir, "certs")),
         quick: values.quick,
+        nodeOptions: values["node-options"],
         log,
       });
     }
