@@ -259,6 +259,8 @@ export function createKubeTransport(
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new ConfigError("kubeconfig has no current cluster");
   const server = cluster.server.replace(/\/+$/, "");
+  // client-node's proxy agents are kept as it makes them; direct connections share one agent.
+  const pool = cluster.proxyUrl ? null : createAgentPool();
 
   const open = async (
     path: string,
@@ -273,6 +275,7 @@ export function createKubeTransport(
     const options: https.RequestOptions = {};
     // Re-applied per request: token files and exec plugins hand out rotating credentials.
     await kubeConfig.applyToHTTPSOptions(options);
+    if (pool) options.agent = pool.agentFor(options, url.protocol === "http:");
     signal.throwIfAborted();
     const send = url.protocol === "http:" ? http.request : https.request;
     const payload = write?.body ? Buffer.from(JSON.stringify(write.body.value), "utf8") : undefined;
@@ -344,6 +347,51 @@ export function createKubeTransport(
     });
 
   return { server, getJson, sendJson, streamLines };
+}
+
+/**
+ * One kept-alive agent for as long as the TLS material stays the same (a renewed client
+ * certificate or CA gets a new one; the old one's connections end on their own).
+ * client-node's applyToHTTPSOptions makes a new Agent on every call, so every request opened a
+ * connection and, over TLS, paid a handshake and a new secure context: the ~40 list pages of a
+ * start with 10,000 StatefulSets and Services, every live read, every renewed watch.
+ */
+function createAgentPool(): {
+  agentFor(options: https.RequestOptions, plainHttp: boolean): http.Agent;
+} {
+  let pooled: { material: string; agent: http.Agent } | null = null;
+  return {
+    agentFor(options, plainHttp) {
+      const tls = {
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        pfx: options.pfx,
+        passphrase: options.passphrase,
+        rejectUnauthorized: options.rejectUnauthorized,
+        servername: options.servername,
+      };
+      const material = JSON.stringify(Object.values(tls).map(materialText));
+      if (pooled?.material !== material) {
+        pooled = {
+          material,
+          agent: plainHttp
+            ? new http.Agent({ keepAlive: true })
+            : new https.Agent({ ...tls, keepAlive: true }),
+        };
+      }
+      return pooled.agent;
+    },
+  };
+}
+
+/** A TLS option as text, to tell whether it changed: PEM strings, buffers, lists of either. */
+function materialText(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (Buffer.isBuffer(value)) return value.toString("utf8");
+  if (Array.isArray(value)) return value.map(materialText).join("\n");
+  if (typeof value === "string" || typeof value === "boolean") return String(value);
+  return JSON.stringify(value);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -11,11 +12,13 @@ import {
   loadKubeConfig,
   type KubeConfig,
 } from "../../src/kube/client.js";
+import { generateDevCertificates } from "../../src/certs/generate.js";
 import { fetchKubeVersion } from "../../src/kube/server-version.js";
+import { makeTestCertificates } from "../helpers/tls.js";
 import { startServer } from "./harness.js";
 
 const tempDirs: string[] = [];
-const servers: http.Server[] = [];
+const servers: (http.Server | https.Server)[] = [];
 
 afterEach(async () => {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -343,5 +346,62 @@ describe("transport", () => {
   it("refuses plain HTTP unless the kubeconfig skips TLS verification, as client-node does", async () => {
     const transport = createKubeTransport(createKubeConfigForServer("http://127.0.0.1:1"));
     await expect(transport.getJson("/version", {})).rejects.toThrow(/HTTP protocol is not allowed/);
+  });
+});
+
+describe("transport connections", () => {
+  /** A server answering `{}` to anything, counting the connections it accepted. */
+  async function countingServer(
+    tls: { cert: string; key: string } | null,
+  ): Promise<{ url: string; connections: () => number }> {
+    let connections = 0;
+    const handler: http.RequestListener = (_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+    };
+    const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+    server.on(tls ? "secureConnection" : "connection", () => {
+      connections += 1;
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return { url: `${tls ? "https" : "http"}://127.0.0.1:${port}`, connections: () => connections };
+  }
+
+  it("keeps one connection for requests one after another (client-node made an agent per request)", async () => {
+    const server = await countingServer(null);
+    const transport = createKubeTransport(
+      createKubeConfigForServer(server.url, { skipTLSVerify: true }),
+    );
+    for (let i = 0; i < 5; i += 1) await transport.getJson("/api/v1/services", {});
+    expect(server.connections()).toBe(1);
+  });
+
+  it("keeps one TLS connection while the CA stays the same, and a new one once it changes", async () => {
+    const certs = await makeTestCertificates();
+    const other = await generateDevCertificates({ dnsNames: ["other"], validDays: 2 });
+    const server = await countingServer({ cert: certs.cert, key: certs.key });
+    const dir = makeTempDir();
+    const caFile = join(dir, "ca.crt");
+    writeFileSync(caFile, certs.caCert);
+    const kubeconfigPath = join(dir, "config");
+    writeFileSync(
+      kubeconfigPath,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "c", cluster: { server: server.url, "certificate-authority": caFile } }],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "c", context: { cluster: "c", user: "u" } }],
+        "current-context": "c",
+      }),
+    );
+    const transport = createKubeTransport(loadKubeConfig({ kubeconfigPath, env: {} }));
+    for (let i = 0; i < 5; i += 1) await transport.getJson("/api/v1/services", {});
+    expect(server.connections()).toBe(1);
+    // A CA bundle rotated on disk (the old CA and a new one): read again, a new agent.
+    writeFileSync(caFile, `${certs.caCert}${other.caCert}`);
+    for (let i = 0; i < 3; i += 1) await transport.getJson("/api/v1/services", {});
+    expect(server.connections()).toBe(2);
   });
 });
