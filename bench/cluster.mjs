@@ -73,12 +73,14 @@ async function counter(metricsPort, name) {
 
 /**
  * The readiness baseline: a bare Node process on the same Node that lists the same two
- * collections in pages of 500 with the same token, keeps nothing and exits. Start to exit, and
- * its peak RSS: the least any client of this API server pays.
+ * collections in pages of stsguard's size with the same token, keeps nothing and exits. Start to
+ * exit, and its peak RSS: the least any client of this API server pays.
  */
-async function measureBareList({ node, bench, api, caFile, token }) {
+async function measureBareList({ root, node, bench, api, caFile, token }) {
+  const { CLUSTER_SOURCE_DEFAULTS } = await import(join(root, "dist/kube/cluster-source.js"));
   const started = process.hrtime.bigint();
-  const child = spawn(node, [join(bench, "list-baseline.mjs"), api.url, caFile], {
+  const pageSize = String(CLUSTER_SOURCE_DEFAULTS.pageSize);
+  const child = spawn(node, [join(bench, "list-baseline.mjs"), api.url, caFile, pageSize], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { PATH: process.env.PATH, BENCH_TOKEN: token },
   });
@@ -199,7 +201,7 @@ export async function benchmarkCluster({
 
     // The API server's first lists run cold; one list before anything is timed keeps that from
     // landing on whichever side goes first.
-    await measureBareList({ node, bench, api, caFile: cluster.caFile, token });
+    await measureBareList({ root, node, bench, api, caFile: cluster.caFile, token });
     // Start-up is one sample per process: alternate stsguard and the bare list, take medians.
     const startRounds = quick ? 1 : 3;
     const starts = [];
@@ -214,7 +216,9 @@ export async function benchmarkCluster({
       });
       starts.push({ readySeconds: stsguard.readySeconds, rssBytes: stsguard.rssAtReadyBytes });
       log(`cluster: start ${r}/${startRounds}: the same lists from a bare Node process...`);
-      bareLists.push(await measureBareList({ node, bench, api, caFile: cluster.caFile, token }));
+      bareLists.push(
+        await measureBareList({ root, node, bench, api, caFile: cluster.caFile, token }),
+      );
       if (r < startRounds) await stsguard.kill();
     }
     const readySeconds = median(starts.map((s) => s.readySeconds));

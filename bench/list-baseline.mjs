@@ -1,12 +1,13 @@
 // The readiness baseline of bench/cluster.mjs: list StatefulSets and Services from the API
-// server in pages of 500, both collections at once, over HTTPS with a bearer token, JSON.parse
-// each page, keep nothing; print the item count and peak RSS as JSON, exit. The least any
-// client of this API server pays to read what stsguard's caches read.
-// Usage: BENCH_TOKEN=... node bench/list-baseline.mjs <api server URL> <CA file>
+// server in pages of stsguard's size, both collections at once, over HTTPS with a bearer token
+// and kept-alive connections, JSON.parse each page, keep nothing; print the item count and peak
+// RSS as JSON, exit. The least any client of this API server pays to read what stsguard's caches
+// read.
+// Usage: BENCH_TOKEN=... node bench/list-baseline.mjs <api server URL> <CA file> <page size>
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 
-const [url, caFile] = process.argv.slice(2);
+const [url, caFile, pageSize] = process.argv.slice(2);
 const agent = new Agent({ keepAlive: true, ca: readFileSync(caFile) });
 const { hostname, port } = new URL(url);
 
@@ -40,7 +41,7 @@ async function listAll(path) {
   let token = "";
   do {
     const page = await get(
-      `${path}?limit=500${token ? `&continue=${encodeURIComponent(token)}` : ""}`,
+      `${path}?limit=${pageSize}${token ? `&continue=${encodeURIComponent(token)}` : ""}`,
     );
     items += Number(page.items.length);
     token = page.metadata.continue ?? "";

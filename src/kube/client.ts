@@ -237,7 +237,7 @@ export interface KubeTransport {
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /**
  * The largest answer to a GET (a list page, one object, a Status) read into memory; a larger one
- * is refused with a LookupError rather than buffered. A page of 500 StatefulSets or Services as
+ * is refused with a LookupError rather than buffered. A page of 250 StatefulSets or Services as
  * a real API server sends them (managedFields included) is a few MiB; the cap only stops a
  * runaway answer from costing the pod its memory limit (the body is held about three times
  * over while it is parsed: bytes, string, objects).
