@@ -3,8 +3,20 @@ export { evaluateService, evaluateStatefulSetChange, formatFinding } from "./eva
 export type { ServiceContext } from "./evaluate.js";
 export { evaluateGoverningService, needsGoverningService } from "./governing-service.js";
 export {
+  findAutoscaler,
+  mergeAutoscalers,
+  summarizeAutoscaler,
+  withAutoscaler,
+} from "./autoscalers.js";
+export {
+  describeAutoscaler,
   describeOrdinalRange,
+  describeRangeFix,
   hasOrdinal,
+  possibleOrdinals,
+} from "./ordinal-range.js";
+export type { OrdinalRange } from "./ordinal-range.js";
+export {
   isExternallyAccessible,
   isStatefulSet,
   readPodNameSelector,
