@@ -19,8 +19,11 @@ import {
   parsePodTarget,
   readPodNameSelector,
   summarizeStatefulSet,
+  withAutoscaler,
   withReplicas,
+  type AutoscalerSummary,
   type Finding,
+  type PerPodServiceSummary,
   type PodTarget,
   type RuleId,
   type ServiceEvaluation,
@@ -414,7 +417,11 @@ async function checkGoverningService(sts: StatefulSetSummary, deps: AdmitDeps): 
   }));
 }
 
-/** A Scale carries no ordinals: the StatefulSet's start comes from the source. */
+/**
+ * A Scale carries no ordinals: the StatefulSet's start comes from the source. Who scales (a
+ * person, the HPA controller as system:kube-controller-manager or as its own ServiceAccount)
+ * makes no difference: the StatefulSet's autoscaler, if any, widens the range all the same.
+ */
 async function admitScale(
   request: AdmissionRequest,
   deps: AdmitDeps,
@@ -432,13 +439,8 @@ async function admitScale(
     lookup = await readLookup(() => deps.source.lookupLive(namespace, name));
   }
   if (lookup.status === "unavailable") {
-    return orphanLookupFailure(
-      "scale",
-      `StatefulSet ${namespace}/${name}`,
-      lookup.reason,
-      deps,
-      guard,
-    );
+    const failure = { failed: `StatefulSet ${namespace}/${name}`, reason: lookup.reason };
+    return orphanLookupFailure("scale", failure, deps, guard);
   }
   if (lookup.status === "not-found") {
     return toVerdict("scale", decideFor(guard, [], "StatefulSet", name, name, deps.config), null);
@@ -454,8 +456,10 @@ async function admitScale(
 }
 
 /**
- * `orphaned-service` for a StatefulSet about to have `next`'s ordinal range. Services that were
- * already outside `previous`'s range only warn, like any pre-existing violation on UPDATE.
+ * `orphaned-service` for a StatefulSet about to have `next`'s ordinal range, widened by the
+ * autoscaler that scales it. Services that were already outside `previous`'s range only warn,
+ * like any pre-existing violation on UPDATE. An error that rests on cached autoscalers is
+ * confirmed with a live read first: an HPA whose maxReplicas was just raised must not deny.
  */
 async function checkOrphans(
   subject: AdmissionSubject,
@@ -466,34 +470,62 @@ async function checkOrphans(
 ): Promise<AdmissionResult> {
   const { policy } = deps.config;
   if (policy.severities["orphaned-service"] === "off") return IGNORED;
-  const what = `StatefulSet ${next.namespace}/${next.name}`;
-  let services;
-  try {
-    services = await deps.source.perPodServices(next.namespace, next.name);
-  } catch (error: unknown) {
-    if (!(error instanceof LookupError)) throw error;
-    return orphanLookupFailure(
-      subject,
-      `the per-pod Services of ${what}`,
-      error.message,
-      deps,
-      guard,
-    );
+  const { source } = deps;
+  const { namespace, name } = next;
+  const what = `StatefulSet ${namespace}/${name}`;
+  const autoscalersWhat = `the autoscalers in namespace ${namespace}`;
+  const [services, cachedAutoscalers] = await Promise.all([
+    readForOrphans(source.perPodServices(namespace, name), `the per-pod Services of ${what}`),
+    readForOrphans(source.autoscalers(namespace), autoscalersWhat),
+  ]);
+  if ("failed" in services) return orphanLookupFailure(subject, services, deps, guard);
+  if ("failed" in cachedAutoscalers) {
+    return orphanLookupFailure(subject, cachedAutoscalers, deps, guard);
   }
-  const keepPrevious = previous !== null && policy.preexistingViolations === "warn";
-  const isNew = (ordinal: number): boolean => !keepPrevious || hasOrdinal(previous, ordinal);
+  let findings = findOrphans(next, previous, services.read, cachedAutoscalers.read, deps);
+  if (findings.some((f) => f.severity === "error")) {
+    const live = await readForOrphans(source.autoscalersLive(namespace), autoscalersWhat);
+    if ("failed" in live) return orphanLookupFailure(subject, live, deps, guard);
+    findings = findOrphans(next, previous, services.read, live.read, deps);
+  }
+  const decision = decideFor(guard, findings, "StatefulSet", name, name, deps.config);
+  return toVerdict(subject, decision, null);
+}
+
+function findOrphans(
+  next: StatefulSetSummary,
+  previous: StatefulSetSummary | null,
+  services: readonly PerPodServiceSummary[],
+  autoscalers: readonly AutoscalerSummary[],
+  deps: AdmitDeps,
+): Finding[] {
+  const { policy } = deps.config;
+  const after = withAutoscaler(next, autoscalers);
+  const before = previous && withAutoscaler(previous, autoscalers);
+  const keepPrevious = before !== null && policy.preexistingViolations === "warn";
+  const isNew = (ordinal: number): boolean => !keepPrevious || hasOrdinal(before, ordinal);
   const fresh = services.filter((s) => isNew(s.target.ordinal));
   const stale = services.filter((s) => !isNew(s.target.ordinal));
-  const findings = [
-    ...evaluateStatefulSetChange(next, fresh, policy),
-    ...evaluateStatefulSetChange(next, stale, policy).map((f): Finding =>
+  return [
+    ...evaluateStatefulSetChange(after, fresh, policy),
+    ...evaluateStatefulSetChange(after, stale, policy).map((f): Finding =>
       f.severity === "error"
         ? { ...f, severity: "warning", message: f.message + PREEXISTING_NOTE }
         : f,
     ),
   ];
-  const decision = decideFor(guard, findings, "StatefulSet", next.name, next.name, deps.config);
-  return toVerdict(subject, decision, null);
+}
+
+/** What a read `orphaned-service` needs gave, or which read failed and why. */
+type OrphanRead<T> = { readonly read: T } | { readonly failed: string; readonly reason: string };
+
+async function readForOrphans<T>(read: Promise<T>, what: string): Promise<OrphanRead<T>> {
+  try {
+    return { read: await read };
+  } catch (error: unknown) {
+    if (error instanceof LookupError) return { failed: what, reason: error.message };
+    throw error;
+  }
 }
 
 /**
@@ -503,11 +535,11 @@ async function checkOrphans(
  */
 function orphanLookupFailure(
   subject: AdmissionSubject,
-  what: string,
-  reason: string,
+  failure: { readonly failed: string; readonly reason: string },
   deps: AdmitDeps,
   guard: Guard,
 ): AdmissionResult {
+  const { failed: what, reason } = failure;
   const { config } = deps;
   const name = nameOf(guard.request);
   const deny =

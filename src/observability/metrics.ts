@@ -203,12 +203,12 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
       requests.inc({ endpoint, decision }, 0);
     }
   }
-  for (const resource of ["statefulsets", "services"]) {
+  for (const resource of ["statefulsets", "services", "horizontalpodautoscalers"]) {
     for (const reason of ["server-closed", "silent", "gone", "failed"]) {
       watchRestarts.inc({ resource, reason }, 0);
     }
   }
-  for (const what of ["statefulset", "services"]) {
+  for (const what of ["statefulset", "services", "autoscalers"]) {
     for (const outcome of ["found", "not-found", "listed", "unavailable"]) {
       liveReads.inc({ what, outcome }, 0);
     }

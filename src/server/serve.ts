@@ -117,7 +117,11 @@ export async function runServe(
     readCacheFreshness: () => {
       const health = opened?.readHealth?.();
       return health
-        ? { statefulsets: health.statefulSetsFresh, services: health.servicesFresh }
+        ? {
+            statefulsets: health.statefulSetsFresh,
+            services: health.servicesFresh,
+            horizontalpodautoscalers: health.autoscalersFresh,
+          }
         : null;
     },
     defaultMetrics: true,

@@ -49,7 +49,11 @@ describe("statefulsets/scale of a StatefulSet the cache has not seen", () => {
     const result = await admit(scaleOf("api", 1, 2), "validate", { source: h.source, config });
 
     const gets = server.readRequests().map((r) => r.path);
-    expect(gets).toEqual(["/apis/apps/v1/namespaces/demo/statefulsets/api"]);
+    // The live read joins the HPAs of the namespace; the orphan check then has them in memory.
+    expect(gets).toEqual([
+      "/apis/apps/v1/namespaces/demo/statefulsets/api",
+      "/apis/autoscaling/v2/namespaces/demo/horizontalpodautoscalers",
+    ]);
     expect(h.metrics.calls).toContain("live-read statefulset found");
     // The live StatefulSet starts at ordinal 5: a scale to 1 keeps api-5 and orphans api-6.
     expect(result.allowed).toBe(true);

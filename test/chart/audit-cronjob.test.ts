@@ -71,8 +71,9 @@ describe("audit CronJob", () => {
         },
       ]);
       const reading = rules.filter((r) => !writing.includes(r));
-      expect(reading.flatMap((r) => r.verbs)).toEqual(["list", "list"]);
+      expect(reading.flatMap((r) => r.verbs)).toEqual(["list", "list", "list"]);
       expect(reading.flatMap((r) => r.resources).sort()).toEqual([
+        "horizontalpodautoscalers",
         "namespaces",
         "services",
         "statefulsets",

@@ -28,6 +28,8 @@ const unreadable: StatefulSetSource = {
   perPodServices: () => Promise.reject(new LookupError("API server did not answer")),
   lookupService: () =>
     Promise.resolve({ status: "unavailable", reason: "API server did not answer" }),
+  autoscalers: () => Promise.reject(new LookupError("API server did not answer")),
+  autoscalersLive: () => Promise.reject(new LookupError("API server did not answer")),
   isReady: () => true,
   close: () => Promise.resolve(),
 };

@@ -1,8 +1,8 @@
 /**
  * A small kube-apiserver stand-in on 127.0.0.1 that speaks the real list, watch and write
  * protocol, so the code under test talks to it over a socket exactly as it talks to a cluster.
- * Resources are a table (core StatefulSets, Services, Namespaces, Leases and Events are served
- * from the start; a test adds custom resources with `serveResource`, as installing a CRD does).
+ * Resources are a table (StatefulSets, Services, Namespaces, Leases, Events and
+ * HorizontalPodAutoscalers are served from the start; a test adds custom resources with `serveResource`, as installing a CRD does).
  * Tests drive it: change objects (bumping one global resourceVersion), send bookmarks, drop or
  * stall watches, compact history (410 Gone), fail or delay reads and writes.
  *
@@ -42,6 +42,12 @@ export const BUILTIN_RESOURCES: Readonly<Record<string, ResourceType>> = {
   namespaces: { group: "", version: "v1", kind: "Namespace", namespaced: false },
   events: { group: "", version: "v1", kind: "Event", namespaced: true },
   leases: { group: "coordination.k8s.io", version: "v1", kind: "Lease", namespaced: true },
+  horizontalpodautoscalers: {
+    group: "autoscaling",
+    version: "v2",
+    kind: "HorizontalPodAutoscaler",
+    namespaced: true,
+  },
 };
 
 interface StoredEvent {

@@ -20,7 +20,7 @@ async function replicasOf(h: Harness, name: string, namespace = "demo"): Promise
 }
 
 describe("first sync", () => {
-  it("is not ready until both StatefulSets and Services are listed, then ready", async () => {
+  it("is not ready until StatefulSets, Services and HPAs are listed, then ready", async () => {
     const server = await startServer();
     const h = await startSource(server, {}, { sync: false });
     expect(h.source.isReady()).toBe(false);
@@ -30,11 +30,14 @@ describe("first sync", () => {
       synced: true,
       statefulSetsFresh: true,
       servicesFresh: true,
+      autoscalersFresh: true,
       statefulSets: 3,
       perPodServices: 4,
+      autoscalers: 0,
     });
     const synced = h.logs.filter((l) => l.msg === "cache synced" && l.level === INFO);
     expect(synced.map((l) => [l["resource"], l["count"]]).sort()).toEqual([
+      ["horizontalpodautoscalers", 0],
       // Every Service is cached (any may be a governing Service); 4 of the 6 are per-pod.
       ["services", 6],
       ["statefulsets", 3],
@@ -334,10 +337,16 @@ describe("freshness", () => {
     h.server.stallWatches();
     setReplicas(h.server, "web", 6);
     expect(await replicasOf(h, "web")).toBe(3);
-    await waitFor("stale cache", () => !h.source.readHealth().statefulSetsFresh, 3_000);
+    await waitFor(
+      "stale caches",
+      () => !h.source.readHealth().statefulSetsFresh && !h.source.readHealth().autoscalersFresh,
+      3_000,
+    );
     expect(await replicasOf(h, "web")).toBe(6);
+    // Every watch stalled: the HPAs are read live too.
     expect(h.server.readRequests().map((r) => r.path)).toEqual([
       "/apis/apps/v1/namespaces/demo/statefulsets/web",
+      "/apis/autoscaling/v2/namespaces/demo/horizontalpodautoscalers",
     ]);
     await waitFor(
       "a replaced watch",
@@ -388,7 +397,10 @@ describe("freshness", () => {
     const h = await startSource(server, {}, { sync: false });
     void h.source.start();
     expect(await replicasOf(h, "web")).toBe(3);
-    expect(server.readRequests()).toHaveLength(1);
+    expect(server.readRequests().map((r) => r.path)).toEqual([
+      "/apis/apps/v1/namespaces/demo/statefulsets/web",
+      "/apis/autoscaling/v2/namespaces/demo/horizontalpodautoscalers",
+    ]);
   });
 });
 
@@ -445,8 +457,10 @@ describe("lookupLive", () => {
     const h = await startHarness();
     setup(h.server);
     expect(await h.source.lookupLive("demo", sts)).toMatchObject(expected);
+    // The HPAs are listed beside the StatefulSet, not after it.
     expect(h.server.readRequests().map((r) => r.path)).toEqual([
       `/apis/apps/v1/namespaces/demo/statefulsets/${sts}`,
+      "/apis/autoscaling/v2/namespaces/demo/horizontalpodautoscalers",
     ]);
   });
 
@@ -567,7 +581,8 @@ describe("close", () => {
     const h = await startSource(server, { staleAfterMs: 60_000, liveReadTimeoutMs: 60_000 });
     h.server.delayReads(10_000);
     const pending = h.source.lookupLive("demo", "web");
-    await waitFor("a pending live read", () => server.readRequests().length === 1, 3_000);
+    // The StatefulSet and the HPAs of its namespace.
+    await waitFor("a pending live read", () => server.readRequests().length === 2, 3_000);
     await h.source.close();
     expect(await pending).toMatchObject({ status: "unavailable" });
     await waitFor(
