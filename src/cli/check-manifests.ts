@@ -71,6 +71,8 @@ export function formatPlace(place: {
 export interface CheckSummary {
   readonly objects: number;
   readonly perPodServices: number;
+  /** StatefulSets judged (orphaned-service, governing-service, removed-api-version). */
+  readonly statefulSets: number;
   readonly errors: number;
   readonly warnings: number;
 }
@@ -108,6 +110,7 @@ export async function checkManifests(
   const lookups = await resolveTargets(documents, options.resolver);
   const checked: CheckedObject[] = [];
   const problems: InputProblem[] = [];
+  let statefulSets = 0;
   const namespaces = readNamespaceLabels(documents);
   for (const doc of documents) {
     // `off` namespaces are skipped, as the webhook skips them.
@@ -125,6 +128,7 @@ export async function checkManifests(
       if (result.problem) problems.push(result.problem);
     } else if (doc.kind === "StatefulSet") {
       const result = await checkStatefulSet(doc, options, labels, guard);
+      if (result.judged) statefulSets += 1;
       if (result.checked) checked.push(result.checked);
       problems.push(...result.problems);
     }
@@ -134,6 +138,7 @@ export async function checkManifests(
     summary: {
       objects: documents.length,
       perPodServices: checked.filter((c) => c.kind === "Service").length,
+      statefulSets,
       errors: findings.filter((f) => f.severity === "error").length,
       warnings: findings.filter((f) => f.severity === "warning").length,
     },
@@ -264,10 +269,11 @@ async function checkStatefulSet(
   options: CheckOptions,
   labels: Labels | null,
   guard: Guard,
-): Promise<{ checked?: CheckedObject; problems: InputProblem[] }> {
-  const sts = summarizeStatefulSet(doc.object, options.defaultNamespace);
-  if (!sts) return { problems: [] };
+): Promise<{ checked?: CheckedObject; problems: InputProblem[]; judged: boolean }> {
+  const summary = summarizeStatefulSet(doc.object, options.defaultNamespace);
+  if (!summary) return { problems: [], judged: false };
   const problems: InputProblem[] = [];
+  let sts = summary;
   const problem = (severity: "error" | "warning", message: string): InputProblem => ({
     file: doc.file,
     ...doc.locate(["metadata", "name"], "value"),
@@ -278,6 +284,7 @@ async function checkStatefulSet(
     ...evaluateStatefulSetApiVersion(doc.object, options.defaultNamespace, options.config).findings,
   ];
   try {
+    sts = await options.resolver.joinAutoscaler(summary);
     const services = await options.resolver.perPodServices(sts.namespace, sts.name);
     findings.push(...evaluateStatefulSetChange(sts, services, options.config));
   } catch (error: unknown) {
@@ -301,7 +308,9 @@ async function checkStatefulSet(
     namespaceLabels: labels,
     user: null,
   });
-  return reported.length > 0 ? { checked: toCheckedObject(doc, reported), problems } : { problems };
+  return reported.length > 0
+    ? { checked: toCheckedObject(doc, reported), problems, judged: true }
+    : { problems, judged: true };
 }
 
 function toCheckedObject(doc: ManifestObject, findings: readonly Finding[]): CheckedObject {

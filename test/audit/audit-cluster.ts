@@ -22,6 +22,13 @@ export const EXPECTED_FINDINGS = [
   "ns-3/app-1 governing-service warning",
   // ns-4/app-2-0: a LoadBalancer without externalTrafficPolicy: Local.
   "ns-4/app-2-0 external-traffic-policy error",
+  // ns-7/app-5 at 2: the HPA of a Deployment app-5 does not count.
+  "ns-7/app-5-2 ordinal-out-of-range error",
+  "ns-7/app-5 orphaned-service warning",
+  // ns-5/app-3 scaled in to 1 by its HPA (1–3): nothing, the HPA may scale out to 3 again.
+  // ns-6/app-4 at 1, its HPA 1–2: app-4-2 lies beyond maxReplicas.
+  "ns-6/app-4-2 ordinal-out-of-range error",
+  "ns-6/app-4 orphaned-service warning",
 ].sort();
 
 export function perPodService(
@@ -62,6 +69,24 @@ export function statefulSet(
   };
 }
 
+function hpa(
+  namespace: string,
+  name: string,
+  kind: string,
+  maxReplicas: number,
+): Record<string, unknown> {
+  return {
+    apiVersion: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    metadata: { name, namespace },
+    spec: {
+      scaleTargetRef: { apiVersion: "apps/v1", kind, name },
+      minReplicas: 1,
+      maxReplicas,
+    },
+  };
+}
+
 export function headlessService(namespace: string, name: string): Record<string, unknown> {
   return {
     apiVersion: "v1",
@@ -87,6 +112,20 @@ export function seedAuditCluster(server: FakeApiServer): void {
     (sts["spec"] as Record<string, unknown>)["replicas"] = 1;
   });
   server.apply("services", perPodService("ns-2", "lonely-0"));
+  for (const [namespace, name, max] of [
+    ["ns-5", "app-3", 3],
+    ["ns-6", "app-4", 2],
+  ] as const) {
+    server.update("statefulsets", namespace, name, (sts) => {
+      (sts["spec"] as Record<string, unknown>)["replicas"] = 1;
+    });
+    server.apply("horizontalpodautoscalers", hpa(namespace, name, "StatefulSet", max));
+  }
+  // An HPA of a Deployment of the same name as a StatefulSet widens nothing.
+  server.update("statefulsets", "ns-7", "app-5", (sts) => {
+    (sts["spec"] as Record<string, unknown>)["replicas"] = 2;
+  });
+  server.apply("horizontalpodautoscalers", hpa("ns-7", "app-5", "Deployment", 3));
   server.remove("services", "ns-3", "app-1");
   server.apply(
     "services",

@@ -101,10 +101,32 @@ describe("stsguard audit (built CLI against a fake API server)", () => {
     expect(parse("json").summary).toEqual({
       objects: STATEFULSETS + PER_POD_SERVICES,
       perPodServices: PER_POD_SERVICES,
-      errors: 3,
-      warnings: 4,
+      errors: 5,
+      warnings: 6,
     });
     expect(run("json").code).toBe(1);
+  });
+
+  it("judges with the ordinals an HPA may scale a StatefulSet to, as admission does", () => {
+    const messages = parse("json")
+      .findings.filter((f) => f.namespace === "ns-6" || f.namespace === "ns-7")
+      .map((f) => `${f.rule}: ${f.message}`)
+      .sort();
+    expect(messages).toEqual([
+      "ordinal-out-of-range: Service ns-6/app-4-2 selects pod app-4-2, but StatefulSet app-4 has " +
+        "up to 2 replicas (ordinals 0-1), autoscaled 1–2 by HorizontalPodAutoscaler app-4; raise " +
+        "maxReplicas of HorizontalPodAutoscaler app-4 or select an ordinal in that range",
+      "ordinal-out-of-range: Service ns-7/app-5-2 selects pod app-5-2, but StatefulSet app-5 has " +
+        "2 replicas (ordinals 0-1); scale it up or select an existing ordinal",
+      "orphaned-service: StatefulSet ns-6/app-4 will have up to 2 replicas (ordinals 0-1), " +
+        "autoscaled 1–2 by HorizontalPodAutoscaler app-4, so Service app-4-2 selects pod app-4-2, " +
+        "which will not exist; delete that Service or raise maxReplicas of HorizontalPodAutoscaler app-4",
+      "orphaned-service: StatefulSet ns-7/app-5 will have 2 replicas (ordinals 0-1), so Service " +
+        "app-5-2 selects pod app-5-2, which will not exist; delete that Service or keep enough replicas",
+    ]);
+    expect(listRequests.map((r) => r.path)).toContain(
+      "/apis/autoscaling/v2/horizontalpodautoscalers",
+    );
   });
 
   it("places findings at namespace/name: no file, line or column in JSON", () => {
@@ -144,7 +166,7 @@ describe("stsguard audit (built CLI against a fake API server)", () => {
       "ns-3/app-1\n  warning  governing-service  StatefulSet ns-3/app-1 names governing Service app-1",
     );
     expect(stdout.trimEnd().split("\n").at(-1)).toBe(
-      `3 errors, 4 warnings in ${PER_POD_SERVICES} per-pod Services in ${STATEFULSETS + PER_POD_SERVICES} objects.`,
+      `5 errors, 6 warnings in ${PER_POD_SERVICES} per-pod Services and ${STATEFULSETS} StatefulSets in ${STATEFULSETS + PER_POD_SERVICES} objects.`,
     );
   });
 
@@ -178,8 +200,8 @@ describe("stsguard audit (built CLI against a fake API server)", () => {
 
   it("github: one annotation per finding, titled with the rule and the object", () => {
     const lines = run("github").stdout.split("\n");
-    expect(lines.filter((l) => l.startsWith("::error ")).length).toBe(3);
-    expect(lines.filter((l) => l.startsWith("::warning ")).length).toBe(4);
+    expect(lines.filter((l) => l.startsWith("::error ")).length).toBe(5);
+    expect(lines.filter((l) => l.startsWith("::warning ")).length).toBe(6);
     expect(lines).toContainEqual(
       expect.stringMatching(
         /^::error title=external-traffic-policy ns-4\/app-2-0::Service ns-4\/app-2-0 is LoadBalancer/,
@@ -190,8 +212,9 @@ describe("stsguard audit (built CLI against a fake API server)", () => {
   it("junit: one test case per per-pod Service and per StatefulSet with findings", () => {
     const { stdout } = run("junit");
     const cases = stdout.match(/<testcase /g) ?? [];
-    expect(cases.length).toBe(PER_POD_SERVICES + 2);
-    expect(stdout).toMatch(/<testsuites name="stsguard" tests="\d+" failures="3" errors="0">/);
+    // ns-1/app-0, ns-3/app-1, ns-6/app-4 and ns-7/app-5 have findings.
+    expect(cases.length).toBe(PER_POD_SERVICES + 4);
+    expect(stdout).toMatch(/<testsuites name="stsguard" tests="\d+" failures="5" errors="0">/);
     expect(stdout).toContain('<testcase classname="ns-1/app-0-1" name="Service ns-1/app-0-1">');
     expect(stdout).not.toContain(' line="0"');
   });

@@ -37,7 +37,7 @@ describe("JUnit XML", () => {
 
   it("reports unreadable input as an <error> test case", () => {
     const report: CheckReport = {
-      summary: { objects: 0, perPodServices: 0, errors: 0, warnings: 0 },
+      summary: { objects: 0, perPodServices: 0, statefulSets: 0, errors: 0, warnings: 0 },
       findings: [],
       checked: [],
       problems: [],

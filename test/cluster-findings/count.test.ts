@@ -26,10 +26,12 @@ describe("cluster findings counted from the caches", () => {
     const snapshot = h.source.readSnapshot();
     if (!snapshot) throw new Error("the source has not synced");
     const counts = countClusterFindings(snapshot, defaultConfig, NOW);
+    // As audit counts them: ns-5/app-3, scaled in by its HPA, adds nothing; ns-6/app-4-2 lies
+    // beyond its HPA's maxReplicas; the HPA of a Deployment ns-7/app-5 widens nothing.
     expect(nonZero(counts)).toEqual([
       "governing-service warning 1",
-      "ordinal-out-of-range error 2",
-      "orphaned-service warning 2",
+      "ordinal-out-of-range error 4",
+      "orphaned-service warning 4",
       "statefulset-not-found warning 1",
     ]);
     expect(counts).toHaveLength(5 * 2);
@@ -50,8 +52,27 @@ describe("cluster findings counted from the caches", () => {
     if (!snapshot) throw new Error("the source has not synced");
     expect(nonZero(countClusterFindings(snapshot, defaultConfig, NOW))).toEqual([
       "governing-service warning 1",
-      "ordinal-out-of-range error 4",
-      "orphaned-service warning 4",
+      "ordinal-out-of-range error 6",
+      "orphaned-service warning 6",
+      "statefulset-not-found warning 1",
+    ]);
+  });
+
+  it("follows an HPA's maxReplicas: raised to 3, ns-6/app-4-2 is within reach again", async () => {
+    const h = await startSource(await startServer(seedAuditCluster));
+    h.server.update("horizontalpodautoscalers", "ns-6", "app-4", (hpa) => {
+      (hpa["spec"] as Record<string, unknown>)["maxReplicas"] = 3;
+    });
+    await waitFor("the raised maxReplicas in the cache", async () => {
+      const found = await h.source.lookup("ns-6", "app-4");
+      return found.status === "found" && found.statefulSet.autoscaler?.maxReplicas === 3;
+    });
+    const snapshot = h.source.readSnapshot();
+    if (!snapshot) throw new Error("the source has not synced");
+    expect(nonZero(countClusterFindings(snapshot, defaultConfig, NOW))).toEqual([
+      "governing-service warning 1",
+      "ordinal-out-of-range error 3",
+      "orphaned-service warning 3",
       "statefulset-not-found warning 1",
     ]);
   });
@@ -75,13 +96,14 @@ exemptions:
     );
     expect(nonZero(countClusterFindings(snapshot, config, NOW))).toEqual([
       "governing-service warning 1",
+      "ordinal-out-of-range error 2",
       "ordinal-out-of-range warning 2",
-      "orphaned-service warning 2",
+      "orphaned-service warning 4",
     ]);
     // One second later the exemption has expired: the errors are back.
     const later = new Date(NOW.getTime() + 1000);
     expect(nonZero(countClusterFindings(snapshot, config, later))).toContain(
-      "ordinal-out-of-range error 2",
+      "ordinal-out-of-range error 4",
     );
   });
 

@@ -1,6 +1,6 @@
 import type { InputProblem } from "../../manifests/read.js";
 import { isObjectPlace, type CheckReport } from "../check-manifests.js";
-import { pluralize } from "./text.js";
+import { describeJudged, pluralize } from "./text.js";
 
 /**
  * `--output github`: GitHub Actions workflow commands, which the runner turns into annotations
@@ -23,9 +23,9 @@ export function renderGithub(report: CheckReport, problems: readonly InputProble
     if (p.column !== undefined) properties["col"] = p.column;
     lines.push(toCommand(p.severity, properties, p.message));
   }
-  const { errors, warnings, perPodServices } = report.summary;
+  const { errors, warnings } = report.summary;
   lines.push(
-    `stsguard: ${pluralize(errors, "error")}, ${pluralize(warnings, "warning")} in ${pluralize(perPodServices, "per-pod Service")}`,
+    `stsguard: ${pluralize(errors, "error")}, ${pluralize(warnings, "warning")} in ${describeJudged(report.summary)}`,
   );
   return `${lines.join("\n")}\n`;
 }

@@ -1,5 +1,10 @@
 import type { InputProblem } from "../../manifests/read.js";
-import { isObjectPlace, type CheckReport, type ReportFinding } from "../check-manifests.js";
+import {
+  isObjectPlace,
+  type CheckReport,
+  type CheckSummary,
+  type ReportFinding,
+} from "../check-manifests.js";
 
 export interface TextOptions {
   /** ANSI colours: only when writing to a terminal. */
@@ -53,8 +58,8 @@ export function renderText(report: CheckReport, options: TextOptions): string {
 }
 
 function summarize(report: CheckReport, paint: (style: Style, text: string) => string): string {
-  const { objects, perPodServices, errors, warnings } = report.summary;
-  const scope = `${pluralize(perPodServices, "per-pod Service")} in ${pluralize(objects, "object")}`;
+  const { objects, errors, warnings } = report.summary;
+  const scope = `${describeJudged(report.summary)} in ${pluralize(objects, "object")}`;
   if (errors === 0 && warnings === 0) return paint("green", `No problems: ${scope} checked.`);
   // `stsguard fix` edits files: no hint for audit, whose findings are in the cluster.
   const fixable = report.findings.filter((f) => f.fixable && !isObjectPlace(f)).length;
@@ -71,6 +76,17 @@ export function renderProblems(problems: readonly InputProblem[]): string {
       return `${at}: ${p.severity}: ${p.message}\n`;
     })
     .join("");
+}
+
+/**
+ * What was judged: `3 per-pod Services`, `3 per-pod Services and 1 StatefulSet`. Findings sit on
+ * both, so a count of per-pod Services alone would not hold what the findings were found in.
+ */
+export function describeJudged(summary: CheckSummary): string {
+  const services = pluralize(summary.perPodServices, "per-pod Service");
+  return summary.statefulSets > 0
+    ? `${services} and ${pluralize(summary.statefulSets, "StatefulSet")}`
+    : services;
 }
 
 export function pluralize(count: number, noun: string): string {
