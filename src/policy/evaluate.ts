@@ -163,8 +163,9 @@ export function evaluateStatefulSetChange(
     }));
 }
 
+/** Short (the message has named the autoscaler): the warning must fit 256 characters. */
 function orphanFix(sts: StatefulSetSummary): string {
-  const fix = describeRangeFix(sts);
+  const fix = describeRangeFix(sts, true);
   return fix === "scale it up" ? "keep enough replicas" : fix;
 }
 

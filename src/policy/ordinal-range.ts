@@ -39,16 +39,17 @@ function activeAutoscaler(sts: StatefulSetSummary): AutoscalerSummary | null {
 /**
  * The range as messages say it, after "has" or "will have", with where the number came from:
  * `3 replicas (ordinals 0-2)`, `1 replica (ordinal 0), replicas unset (defaults to 1)`,
- * `up to 5 replicas (ordinals 0-4), autoscaled 3–5 by HorizontalPodAutoscaler kafka`.
+ * `up to 5 replicas (ordinals 0-4), autoscaled 3–5 by HorizontalPodAutoscaler kafka`, and at 0
+ * an autoscaler that does not scale from there: `0 replicas (no pods; autoscaling is off at 0)`.
  */
 export function describeOrdinalRange(sts: StatefulSetSummary): string {
   const range = possibleOrdinals(sts);
   const count = range.end - range.start;
   if (count === 0) {
-    const idle = sts.autoscaler
-      ? `; ${describeAutoscaler(sts.autoscaler)} does not scale from 0`
-      : "";
-    return `0 replicas (no pods${idle})`;
+    // Short: an orphaned-service warning must fit the API server's 256 characters.
+    return sts.autoscaler
+      ? "0 replicas (no pods; autoscaling is off at 0)"
+      : "0 replicas (no pods)";
   }
   const last = range.end - 1;
   const ordinals =
@@ -62,12 +63,15 @@ export function describeOrdinalRange(sts: StatefulSetSummary): string {
   return sts.replicasUnset ? `${replicas}, replicas unset (defaults to 1)` : replicas;
 }
 
-/** How to give the StatefulSet more ordinals: what sets its range. */
-export function describeRangeFix(sts: StatefulSetSummary): string {
+/**
+ * How to give the StatefulSet more ordinals: what sets its range. `short` leaves out the
+ * autoscaler's name, for a message that has just named it.
+ */
+export function describeRangeFix(sts: StatefulSetSummary, short = false): string {
   const { autoscaler } = possibleOrdinals(sts);
   if (autoscaler) {
     const field = autoscaler.kind === "ScaledObject" ? "maxReplicaCount" : "maxReplicas";
-    return `raise ${field} of ${describeAutoscaler(autoscaler)}`;
+    return short ? `raise ${field}` : `raise ${field} of ${describeAutoscaler(autoscaler)}`;
   }
   return sts.replicasUnset ? "set spec.replicas" : "scale it up";
 }

@@ -131,12 +131,12 @@ describe("admit: scales of an autoscaled StatefulSet (orphaned-service)", () => 
     });
     expect(result.allowed).toBe(true);
     expect(result.warnings).toEqual([
-      "orphaned-service: StatefulSet demo/web will have 0 replicas (no pods; HorizontalPodAutoscaler " +
-        "web does not scale from 0), so Service web-0-lb selects pod web-0, which will not exist; " +
-        "delete that Service or keep enough replicas",
-      "orphaned-service: StatefulSet demo/web will have 0 replicas (no pods; HorizontalPodAutoscaler " +
-        "web does not scale from 0), so Service web-4-lb selects pod web-4, which will not exist; " +
-        "delete that Service or keep enough replicas",
+      "orphaned-service: StatefulSet demo/web will have 0 replicas (no pods; autoscaling is off " +
+        "at 0), so Service web-0-lb selects pod web-0, which will not exist; delete that Service " +
+        "or keep enough replicas",
+      "orphaned-service: StatefulSet demo/web will have 0 replicas (no pods; autoscaling is off " +
+        "at 0), so Service web-4-lb selects pod web-4, which will not exist; delete that Service " +
+        "or keep enough replicas",
     ]);
   });
 });
@@ -235,7 +235,7 @@ describe("admit: a denial that rests on cached HPAs is confirmed live", () => {
     expect(result.status?.message).toBe(
       "orphaned-service: StatefulSet demo/web will have up to 8 replicas (ordinals 0-7), " +
         "autoscaled 3–8 by HorizontalPodAutoscaler web, so Service web-8 selects pod web-8, which " +
-        "will not exist; delete that Service or raise maxReplicas of HorizontalPodAutoscaler web",
+        "will not exist; delete that Service or raise maxReplicas",
     );
   });
 });

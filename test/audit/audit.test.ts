@@ -120,7 +120,7 @@ describe("stsguard audit (built CLI against a fake API server)", () => {
         "2 replicas (ordinals 0-1); scale it up or select an existing ordinal",
       "orphaned-service: StatefulSet ns-6/app-4 will have up to 2 replicas (ordinals 0-1), " +
         "autoscaled 1–2 by HorizontalPodAutoscaler app-4, so Service app-4-2 selects pod app-4-2, " +
-        "which will not exist; delete that Service or raise maxReplicas of HorizontalPodAutoscaler app-4",
+        "which will not exist; delete that Service or raise maxReplicas",
       "orphaned-service: StatefulSet ns-7/app-5 will have 2 replicas (ordinals 0-1), so Service " +
         "app-5-2 selects pod app-5-2, which will not exist; delete that Service or keep enough replicas",
     ]);

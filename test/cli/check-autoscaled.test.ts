@@ -67,7 +67,7 @@ describe("stsguard check over Bitnami kafka with controller autoscaling (built C
         "  210:1  warning  orphaned-service  StatefulSet data/kafka-controller will have up to 5 " +
           "replicas (ordinals 0-4), autoscaled 3–5 by HorizontalPodAutoscaler kafka-controller, so " +
           "Service kafka-controller-5-external selects pod kafka-controller-5, which will not " +
-          "exist; delete that Service or raise maxReplicas of HorizontalPodAutoscaler kafka-controller",
+          "exist; delete that Service or raise maxReplicas",
         "",
         "1 error, 1 warning in 4 per-pod Services and 1 StatefulSet in 10 objects.",
         "",

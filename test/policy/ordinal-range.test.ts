@@ -236,7 +236,7 @@ describe("the ordinals a StatefulSet may have", () => {
       autoscalers: [anHpa()],
       inRange: [],
       outOfRange: [0, 1],
-      text: "0 replicas (no pods; HorizontalPodAutoscaler web does not scale from 0)",
+      text: "0 replicas (no pods; autoscaling is off at 0)",
     },
     {
       name: "at 0 replicas an HPA with minReplicas 0 scales from zero",
@@ -460,7 +460,7 @@ describe("the rules over the range", () => {
     expect(orphans(withReplicas(sts, 2))).toEqual([
       "warning: StatefulSet demo/web will have up to 4 replicas (ordinals 0-3), autoscaled 2–4 by " +
         "HorizontalPodAutoscaler web, so Service web-4-external selects pod web-4, which will not " +
-        "exist; delete that Service or raise maxReplicas of HorizontalPodAutoscaler web",
+        "exist; delete that Service or raise maxReplicas",
     ]);
   });
 
@@ -469,9 +469,9 @@ describe("the rules over the range", () => {
     const found = orphans(withReplicas(sts, 0));
     expect(found).toHaveLength(5);
     expect(found[0]).toBe(
-      "warning: StatefulSet demo/web will have 0 replicas (no pods; HorizontalPodAutoscaler web " +
-        "does not scale from 0), so Service web-0-external selects pod web-0, which will not " +
-        "exist; delete that Service or keep enough replicas",
+      "warning: StatefulSet demo/web will have 0 replicas (no pods; autoscaling is off at 0), " +
+        "so Service web-0-external selects pod web-0, which will not exist; delete that Service " +
+        "or keep enough replicas",
     );
   });
 
