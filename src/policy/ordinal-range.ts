@@ -1,3 +1,4 @@
+import { truncateText } from "./echo.js";
 import type { AutoscalerSummary, StatefulSetSummary } from "./types.js";
 
 /**
@@ -76,7 +77,10 @@ export function describeRangeFix(sts: StatefulSetSummary, short = false): string
   return sts.replicasUnset ? "set spec.replicas" : "scale it up";
 }
 
-/** `HorizontalPodAutoscaler kafka`, `ScaledObject kafka`: same namespace as its StatefulSet. */
+/**
+ * `HorizontalPodAutoscaler kafka`, `ScaledObject kafka`: same namespace as its StatefulSet. A
+ * name from a manifest is not validated by an API server, so it is cut short like any echo.
+ */
 export function describeAutoscaler(autoscaler: AutoscalerSummary): string {
-  return `${autoscaler.kind} ${autoscaler.name}`;
+  return `${autoscaler.kind} ${truncateText(autoscaler.name)}`;
 }

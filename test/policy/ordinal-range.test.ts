@@ -348,6 +348,13 @@ describe("the ordinals a StatefulSet may have", () => {
     expect(withAutoscaler(sts, [hpa({ statefulSet: "db" })])).toBe(sts);
   });
 
+  it("cuts a long autoscaler name from a manifest short in messages", () => {
+    const sts = statefulSetWith({ replicas: 1 }, [anHpa({ name: "h".repeat(300) })]);
+    expect(describeOrdinalRange(sts)).toBe(
+      `up to 4 replicas (ordinals 0-3), autoscaled 2–4 by HorizontalPodAutoscaler ${"h".repeat(256)}…(truncated)`,
+    );
+  });
+
   it("keeps the autoscaler through a scale", () => {
     const sts = statefulSetWith({ noReplicas: true }, [anHpa()]);
     const scaled = withReplicas(sts, 3);
