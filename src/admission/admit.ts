@@ -458,8 +458,11 @@ async function admitScale(
 /**
  * `orphaned-service` for a StatefulSet about to have `next`'s ordinal range, widened by the
  * autoscaler that scales it. Services that were already outside `previous`'s range only warn,
- * like any pre-existing violation on UPDATE. An error that rests on cached autoscalers is
- * confirmed with a live read first: an HPA whose maxReplicas was just raised must not deny.
+ * like any pre-existing violation on UPDATE. A finding that rests on cached autoscalers is
+ * confirmed with a live read first, a warning too: Helm creates a chart's HPA just before its
+ * StatefulSet (HorizontalPodAutoscaler precedes StatefulSet in its install order), so the cache
+ * may well lag by exactly that HPA, and an HPA whose maxReplicas was just raised must not deny.
+ * Findings are rare (a scale to 0, Services really left behind), so the read costs little.
  */
 async function checkOrphans(
   subject: AdmissionSubject,
@@ -483,7 +486,7 @@ async function checkOrphans(
     return orphanLookupFailure(subject, cachedAutoscalers, deps, guard);
   }
   let findings = findOrphans(next, previous, services.read, cachedAutoscalers.read, deps);
-  if (findings.some((f) => f.severity === "error")) {
+  if (findings.length > 0) {
     const live = await readForOrphans(source.autoscalersLive(namespace), autoscalersWhat);
     if ("failed" in live) return orphanLookupFailure(subject, live, deps, guard);
     findings = findOrphans(next, previous, services.read, live.read, deps);

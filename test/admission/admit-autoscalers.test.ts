@@ -228,6 +228,24 @@ describe("admit: a denial that rests on cached HPAs is confirmed live", () => {
     ]);
   });
 
+  it("confirms a warning too: Helm creates the HPA just before the StatefulSet", async () => {
+    const server = await startServer((s) => {
+      s.apply("services", aService({ name: "web", selector: { app: "web" }, clusterIP: "None" }));
+      for (const ordinal of [0, 1, 2]) {
+        s.apply("services", aService({ podName: `web-${ordinal}` }));
+      }
+    });
+    const h = await startSource(server);
+    server.stallWatches();
+    server.apply("horizontalpodautoscalers", anHpa({ min: 3, max: 5 }));
+    const request = aRequest({ ...STATEFULSET, object: aStatefulSet({ noReplicas: true }) });
+    const result = await admit(request, "validate", { source: h.source, config });
+    expect(result).toMatchObject({ allowed: true, warnings: [], findings: [] });
+    expect(h.server.readRequests().map((r) => r.path)).toEqual([
+      "/apis/autoscaling/v2/namespaces/demo/horizontalpodautoscalers",
+    ]);
+  });
+
   it("still denies what the live HPAs do not cover", async () => {
     const h = await laggingCache([perPodService("web-8", "web-8")], 9);
     const result = await admit(scaleOf(3, 9), "validate", { source: h.source, config: strict });
