@@ -83,7 +83,7 @@ async function runStep(inputs: Readonly<Record<string, string>>): Promise<StepRu
 beforeAll(async () => {
   await runBuiltCli(["--help"]); // builds dist/ when it is missing or stale
   work = await makeTempDir("stsguard-action-");
-  for (const dir of ["rules", "clean", "warnings-only", "configured"]) {
+  for (const dir of ["rules", "clean", "warnings-only", "configured", "autoscaled"]) {
     await cp(path.join(manifestsDir, dir), path.join(work.dir, "workspace", dir), {
       recursive: true,
     });
@@ -143,6 +143,23 @@ describe("the action's check step, run as a workflow runs it", () => {
   it("passes a clean tree", async () => {
     const run = await runStep({ paths: "clean" });
     expect(run).toMatchObject({ code: 0, outputs: { "exit-code": "0" } });
+  });
+
+  it("reads an autoscaled chart's HPA: brokers below maxReplicas pass, the one beyond fails", async () => {
+    const clean = await runStep({ paths: "autoscaled/kafka.yaml" });
+    expect(clean).toMatchObject({ code: 0, outputs: { "exit-code": "0" } });
+    expect(clean.stdout).toBe(
+      "stsguard: 0 errors, 0 warnings in 3 per-pod Services and 1 StatefulSet\n",
+    );
+    const beyond = await runStep({ paths: "autoscaled" });
+    expect(beyond.code).toBe(1);
+    expect(beyond.stdout).toContain(
+      "::error file=autoscaled/extra-broker.yaml,line=33,col=41,title=ordinal-out-of-range::" +
+        "Service data/kafka-controller-5-external selects pod kafka-controller-5, but StatefulSet " +
+        "kafka-controller has up to 5 replicas (ordinals 0-4), autoscaled 3–5 by " +
+        "HorizontalPodAutoscaler kafka-controller; raise maxReplicas of HorizontalPodAutoscaler " +
+        "kafka-controller or select an ordinal in that range\n",
+    );
   });
 
   it("writes the SARIF file for the upload step, for paths on several lines", async () => {
