@@ -14,6 +14,7 @@ import {
   evaluateStatefulSetChange,
   needsGoverningService,
   parsePodTarget,
+  readAutoscaler,
   readPodNameSelector,
   summarizeStatefulSet,
   type Finding,
@@ -121,6 +122,8 @@ export async function checkManifests(
       problems.push(...describeUnevaluated(doc, decision));
       return [...decision.reported];
     };
+    const invalid = describeInvalidAutoscaler(doc);
+    if (invalid) problems.push(invalid);
     if (isCoreService(doc)) {
       const result = checkService(doc, lookups, options.config, labels, guard);
       if (!result) continue;
@@ -214,6 +217,24 @@ function describeUnevaluated(doc: ManifestObject, decision: GuardrailDecision): 
       `no Namespace object among the inputs; checked as mode ${decision.mode} (the strictest it could be)`,
   }));
   return [...rules, ...exemptions];
+}
+
+/**
+ * An HPA (or ScaledObject) of a StatefulSet that the API server (or KEDA) would reject widens
+ * nothing: say so where it is, since a chart's templating (a quoted maxReplicas) is the usual cause
+ * and the findings it leaves would otherwise puzzle.
+ */
+function describeInvalidAutoscaler(doc: ManifestObject): InputProblem | null {
+  const reading = readAutoscaler(doc.object, doc.namespace);
+  if (reading.status !== "invalid") return null;
+  return {
+    file: doc.file,
+    ...doc.locate(reading.path, "value"),
+    severity: "warning",
+    message:
+      `${reading.kind} ${doc.namespace}/${doc.name ?? UNNAMED}: ${reading.reason}, so it is ` +
+      `not valid and does not widen the ordinals of StatefulSet ${reading.statefulSet}`,
+  };
 }
 
 function readTarget(doc: ManifestObject): string | undefined {

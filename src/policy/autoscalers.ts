@@ -1,3 +1,4 @@
+import { describeValue } from "./echo.js";
 import { isJsonMap, readMap, readString } from "./raw-object.js";
 import type { AutoscalerSummary, StatefulSetSummary } from "./types.js";
 
@@ -27,70 +28,124 @@ const KEDA_DEFAULT_MIN = 0;
 const KEDA_DEFAULT_MAX = 100;
 const MAX_REPLICAS = 2 ** 31 - 1;
 
+/**
+ * An object read as an autoscaler: one of a StatefulSet; one that names a StatefulSet but that
+ * the API server (or KEDA's webhook) would reject, with why and the field at fault; or neither.
+ */
+export type AutoscalerReading =
+  | { readonly status: "autoscaler"; readonly autoscaler: AutoscalerSummary }
+  | {
+      readonly status: "invalid";
+      readonly kind: AutoscalerSummary["kind"];
+      readonly statefulSet: string;
+      readonly reason: string;
+      readonly path: readonly string[];
+    }
+  | { readonly status: "none" };
+
+const NONE: AutoscalerReading = Object.freeze({ status: "none" });
+
 /** What the rules need of an autoscaler of a StatefulSet; null for anything else. */
 export function summarizeAutoscaler(
   obj: unknown,
   defaultNamespace: string,
 ): AutoscalerSummary | null {
+  const reading = readAutoscaler(obj, defaultNamespace);
+  return reading.status === "autoscaler" ? reading.autoscaler : null;
+}
+
+export function readAutoscaler(obj: unknown, defaultNamespace: string): AutoscalerReading {
   const kind = readString(obj, "kind");
   const group = groupOf(readString(obj, "apiVersion") ?? "");
-  if (kind === HPA_KIND && group === "autoscaling") return summarizeHpa(obj, defaultNamespace);
-  if (kind === SCALED_OBJECT_KIND && group === KEDA_GROUP) {
-    return summarizeScaledObject(obj, defaultNamespace);
+  if (kind === HPA_KIND && group === "autoscaling") {
+    return readCounts(obj, defaultNamespace, HPA_FIELDS);
   }
-  return null;
+  if (kind === SCALED_OBJECT_KIND && group === KEDA_GROUP) {
+    return readCounts(obj, defaultNamespace, SCALED_OBJECT_FIELDS);
+  }
+  return NONE;
 }
 
-function summarizeHpa(obj: unknown, defaultNamespace: string): AutoscalerSummary | null {
-  const spec = readMap(obj, "spec");
-  const ref = readMap(spec, "scaleTargetRef");
-  const statefulSet = readStatefulSetTarget(
-    ref,
-    readString(ref, "kind"),
-    readString(ref, "apiVersion"),
-  );
-  const min = readReplicas(spec, "minReplicas", 1);
-  const max = readReplicas(spec, "maxReplicas", null);
-  return toSummary(obj, defaultNamespace, HPA_KIND, statefulSet, min, max, null);
+interface KindFields {
+  readonly kind: AutoscalerSummary["kind"];
+  readonly min: string;
+  readonly max: string;
+  readonly defaultMin: number;
+  /** null: required. */
+  readonly defaultMax: number | null;
+  readonly defaultTargetKind: string | undefined;
+  readonly defaultTargetApiVersion: string | undefined;
 }
 
-function summarizeScaledObject(obj: unknown, defaultNamespace: string): AutoscalerSummary | null {
-  const spec = readMap(obj, "spec");
-  const ref = readMap(spec, "scaleTargetRef");
-  const statefulSet = readStatefulSetTarget(
-    ref,
-    readString(ref, "kind") || KEDA_DEFAULT_TARGET_KIND,
-    readString(ref, "apiVersion") || KEDA_DEFAULT_TARGET_API_VERSION,
-  );
-  const min = readReplicas(spec, "minReplicaCount", KEDA_DEFAULT_MIN);
-  const max = readReplicas(spec, "maxReplicaCount", KEDA_DEFAULT_MAX);
-  const name = readString(readMap(obj, "metadata"), "name") ?? "";
-  const hpaConfig = readMap(readMap(spec, "advanced"), "horizontalPodAutoscalerConfig");
-  const hpaName = readString(hpaConfig, "name") || `keda-hpa-${name}`;
-  return toSummary(obj, defaultNamespace, SCALED_OBJECT_KIND, statefulSet, min, max, hpaName);
-}
+const HPA_FIELDS: KindFields = {
+  kind: HPA_KIND,
+  min: "minReplicas",
+  max: "maxReplicas",
+  defaultMin: 1,
+  defaultMax: null,
+  defaultTargetKind: undefined,
+  defaultTargetApiVersion: undefined,
+};
 
-function toSummary(
-  obj: unknown,
-  defaultNamespace: string,
-  kind: AutoscalerSummary["kind"],
-  statefulSet: string | null,
-  minReplicas: number | null,
-  maxReplicas: number | null,
-  hpaName: string | null,
-): AutoscalerSummary | null {
+const SCALED_OBJECT_FIELDS: KindFields = {
+  kind: SCALED_OBJECT_KIND,
+  min: "minReplicaCount",
+  max: "maxReplicaCount",
+  defaultMin: KEDA_DEFAULT_MIN,
+  defaultMax: KEDA_DEFAULT_MAX,
+  defaultTargetKind: KEDA_DEFAULT_TARGET_KIND,
+  defaultTargetApiVersion: KEDA_DEFAULT_TARGET_API_VERSION,
+};
+
+function readCounts(obj: unknown, defaultNamespace: string, fields: KindFields): AutoscalerReading {
   const metadata = readMap(obj, "metadata");
+  const spec = readMap(obj, "spec");
+  const ref = readMap(spec, "scaleTargetRef");
+  const statefulSet = readStatefulSetTarget(
+    ref,
+    readString(ref, "kind") || fields.defaultTargetKind,
+    readString(ref, "apiVersion") || fields.defaultTargetApiVersion,
+  );
   const name = readString(metadata, "name");
-  if (!name || statefulSet === null || minReplicas === null || maxReplicas === null) return null;
-  if (maxReplicas < 1 || maxReplicas < minReplicas) return null;
-  return {
-    kind,
-    namespace: readString(metadata, "namespace") || defaultNamespace,
-    name,
+  if (statefulSet === null || !name) return NONE;
+  const invalid = (reason: string, field: string): AutoscalerReading => ({
+    status: "invalid",
+    kind: fields.kind,
     statefulSet,
-    minReplicas,
-    maxReplicas,
-    hpaName,
+    reason,
+    path: ["spec", field],
+  });
+  const min = readReplicas(spec, fields.min, fields.defaultMin);
+  const max = readReplicas(spec, fields.max, fields.defaultMax);
+  const shown = (field: string): string => describeValue(isJsonMap(spec) ? spec[field] : undefined);
+  if (min === null) {
+    return invalid(`${fields.min} ${shown(fields.min)} is not a whole number from 0`, fields.min);
+  }
+  if (max === null || max < 1) {
+    const value = isJsonMap(spec) ? spec[fields.max] : undefined;
+    return invalid(
+      value === undefined || value === null
+        ? `${fields.max} is missing`
+        : `${fields.max} ${shown(fields.max)} is not a whole number from 1`,
+      fields.max,
+    );
+  }
+  if (max < min) return invalid(`${fields.max} ${max} is below ${fields.min} ${min}`, fields.max);
+  const hpaConfig = readMap(readMap(spec, "advanced"), "horizontalPodAutoscalerConfig");
+  return {
+    status: "autoscaler",
+    autoscaler: {
+      kind: fields.kind,
+      namespace: readString(metadata, "namespace") || defaultNamespace,
+      name,
+      statefulSet,
+      minReplicas: min,
+      maxReplicas: max,
+      hpaName:
+        fields.kind === SCALED_OBJECT_KIND
+          ? readString(hpaConfig, "name") || `keda-hpa-${name}`
+          : null,
+    },
   };
 }
 

@@ -5,9 +5,11 @@ export { evaluateGoverningService, needsGoverningService } from "./governing-ser
 export {
   findAutoscaler,
   mergeAutoscalers,
+  readAutoscaler,
   summarizeAutoscaler,
   withAutoscaler,
 } from "./autoscalers.js";
+export type { AutoscalerReading } from "./autoscalers.js";
 export {
   describeAutoscaler,
   describeOrdinalRange,

@@ -158,6 +158,20 @@ describe("stsguard check: which autoscalers count", () => {
     expect(describeFindings(run)).toEqual(failing);
   });
 
+  it("says on standard error when an HPA of the StatefulSet is invalid (a quoted maxReplicas)", async () => {
+    const quoted = { ...hpa, spec: { ...(hpa?.["spec"] as object), maxReplicas: "5" } };
+    const input = chartWith(quoted);
+    const line = input.split("\n").findIndex((l) => l === '  maxReplicas: "5"') + 1;
+    expect(line).toBeGreaterThan(0);
+    const run = await runInProcess(["check", "-"], { stdin: input });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `<stdin>:${line}:16: warning: HorizontalPodAutoscaler data/kafka-controller: maxReplicas "5" ` +
+        "is not a whole number from 1, so it is not valid and does not widen the ordinals of " +
+        "StatefulSet kafka-controller\n",
+    );
+  });
+
   it.each([
     { name: "an autoscaling/v1 HPA", apiVersion: "autoscaling/v1" },
     { name: "an autoscaling/v2beta2 HPA", apiVersion: "autoscaling/v2beta2" },

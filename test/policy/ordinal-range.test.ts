@@ -13,6 +13,7 @@ import {
   mergeAutoscalers,
   parsePodTarget,
   possibleOrdinals,
+  readAutoscaler,
   summarizeAutoscaler,
   summarizeStatefulSet,
   withAutoscaler,
@@ -169,6 +170,54 @@ describe("summarizeAutoscaler", () => {
 
   it.each(rows)("$name", ({ obj, expected }) => {
     expect(summarizeAutoscaler(deepFreeze(obj), "ci")).toEqual(expected);
+  });
+});
+
+describe("readAutoscaler: why an autoscaler of a StatefulSet widens nothing", () => {
+  it.each([
+    { obj: anHpa({ max: undefined }), reason: "maxReplicas is missing", field: "maxReplicas" },
+    { obj: anHpa({ max: null }), reason: "maxReplicas is missing", field: "maxReplicas" },
+    {
+      obj: anHpa({ max: "5" }),
+      reason: 'maxReplicas "5" is not a whole number from 1',
+      field: "maxReplicas",
+    },
+    {
+      obj: anHpa({ min: 0, max: 0 }),
+      reason: "maxReplicas 0 is not a whole number from 1",
+      field: "maxReplicas",
+    },
+    {
+      obj: anHpa({ min: -1 }),
+      reason: "minReplicas -1 is not a whole number from 0",
+      field: "minReplicas",
+    },
+    {
+      obj: anHpa({ max: 1 }),
+      reason: "maxReplicas 1 is below minReplicas 2",
+      field: "maxReplicas",
+    },
+    {
+      obj: aScaledObject({ min: 5, max: 3 }),
+      reason: "maxReplicaCount 3 is below minReplicaCount 5",
+      field: "maxReplicaCount",
+    },
+  ])("$reason", ({ obj, reason, field }) => {
+    expect(readAutoscaler(deepFreeze(obj), "demo")).toEqual({
+      status: "invalid",
+      kind: obj["kind"],
+      statefulSet: "web",
+      reason,
+      path: ["spec", field],
+    });
+  });
+
+  it("says nothing of an autoscaler of anything else, however invalid", () => {
+    const deployment = anHpa({
+      max: "5",
+      target: { apiVersion: "apps/v1", kind: "Deployment", name: "web" },
+    });
+    expect(readAutoscaler(deployment, "demo")).toEqual({ status: "none" });
   });
 });
 
