@@ -22,6 +22,11 @@ const TYPE = {
   statefulsets: { apiVersion: "apps/v1", kind: "StatefulSet", list: "StatefulSetList" },
   services: { apiVersion: "v1", kind: "Service", list: "ServiceList" },
   namespaces: { apiVersion: "v1", kind: "Namespace", list: "NamespaceList" },
+  horizontalpodautoscalers: {
+    apiVersion: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    list: "HorizontalPodAutoscalerList",
+  },
 };
 
 function metadata(namespace, name, n, labels) {
@@ -170,6 +175,8 @@ const lists = {
   statefulsets: [...objects.statefulsets.values()].map((o) => JSON.stringify(o)),
   services: [...objects.services.values()].map((o) => JSON.stringify(o)),
   namespaces: [...objects.namespaces.values()].map((o) => JSON.stringify(o)),
+  // stsguard caches the HPAs of StatefulSets; this cluster has none.
+  horizontalpodautoscalers: [],
 };
 const stats = { lists: 0, watches: 0, gets: 0 };
 
@@ -229,7 +236,10 @@ function startWatch(req, res, resource, query) {
   });
 }
 
-const COLLECTION = /^\/(?:apis\/apps\/v1|api\/v1)\/(statefulsets|services|namespaces)$/;
+const COLLECTION =
+  /^\/(?:apis\/apps\/v1|api\/v1|apis\/autoscaling\/v2)\/(statefulsets|services|namespaces|horizontalpodautoscalers)$/;
+// A live read of one namespace's HPAs (beside the StatefulSet's GET, before a denial).
+const NAMESPACED_HPAS = /^\/apis\/autoscaling\/v2\/namespaces\/[^/]+\/horizontalpodautoscalers$/;
 const OBJECT =
   /^\/(?:apis\/apps\/v1|api\/v1)\/namespaces\/([^/]+)\/(statefulsets|services)\/([^/]+)$/;
 const NAMESPACE_OBJECT = /^\/api\/v1\/namespaces\/([^/]+)$/;
@@ -248,7 +258,10 @@ const server = createServer((req, res) => {
     const object = namespaceName
       ? [url.pathname, "", "namespaces", namespaceName]
       : OBJECT.exec(url.pathname);
-    if (url.pathname === "/version") {
+    if (NAMESPACED_HPAS.test(url.pathname)) {
+      stats.gets += 1;
+      sendList(res, "horizontalpodautoscalers", url.searchParams);
+    } else if (url.pathname === "/version") {
       sendJson(res, 200, JSON.stringify({ major: "1", minor: "30", gitVersion: "v1.30.2" }));
     } else if (object) {
       stats.gets += 1;
