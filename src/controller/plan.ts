@@ -31,8 +31,13 @@ export interface ObservedService {
     readonly name: string;
     readonly uid: string;
   } | null;
-  /** Written by the controller: its managed-by label, or its server-side apply on record. */
+  /** Written by the controller: its managed-by label, or its manager in managedFields. */
   readonly managed: boolean;
+  /**
+   * The controller's manager has an Update entry here: a create of its own not yet turned into an
+   * Apply entry (the controller stopped in between). It is converted before the next apply.
+   */
+  readonly updateEntry: boolean;
   /** The `statefulset.kubernetes.io/pod-name` target, when the Service is a per-pod one. */
   readonly target: PodTarget | null;
 }

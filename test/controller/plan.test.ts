@@ -90,6 +90,7 @@ function observed(name: string, changes: Partial<ObservedService> = {}): Observe
     deleting: false,
     controllerOwner: { apiVersion: "apps/v1", kind: "StatefulSet", name: "kafka", uid: "sts-uid" },
     managed: true,
+    updateEntry: false,
     target: { statefulSet: "kafka", ordinal: Number(name.split("-").pop()) },
     ...changes,
   };
