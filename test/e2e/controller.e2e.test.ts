@@ -234,6 +234,56 @@ describe("following the StatefulSet", () => {
     );
   });
 
+  it("finishes a create of its own left as an Update entry, so a changed port is not kept twice", async () => {
+    // What a controller that stopped between its POST and the conversion leaves behind. Until it
+    // is in place, the annotations name a port the pods lack: the controller writes nothing.
+    await exposed("adopt", { replicas: 1, annotations: { [PORTS]: "nosuchport" } });
+    await waitForEvent(api, "adopt", "db", "InvalidExposeAnnotation");
+    const sts = await api.get<{ metadata: { uid: string } }>("statefulset", "db", "adopt");
+    const leftOver = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: {
+        name: "db-0",
+        namespace: "adopt",
+        labels: {
+          "app.kubernetes.io/managed-by": "stsguard-controller",
+          "stsguard.io/statefulset": "db",
+          "stsguard.io/ordinal": "0",
+        },
+        ownerReferences: [
+          {
+            apiVersion: "apps/v1",
+            kind: "StatefulSet",
+            name: "db",
+            uid: sts?.metadata.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
+      spec: {
+        type: "LoadBalancer",
+        externalTrafficPolicy: "Local",
+        selector: { "statefulset.kubernetes.io/pod-name": "db-0" },
+        ports: [{ name: "client", protocol: "TCP", port: 9092, targetPort: "client" }],
+      },
+    };
+    await api.kubectl(["create", "--field-manager=stsguard-controller", "-f", "-"], {
+      input: JSON.stringify(leftOver),
+    });
+    const before = await getService(api, "adopt", "db-0");
+    expect(managersOf(before)).toEqual(["stsguard-controller/Update"]);
+    await annotate(api, "adopt", "db", { [EXPOSE]: "LoadBalancer", [PORTS]: "metrics" });
+    const after = await eventually(async () => {
+      const service = await getService(api, "adopt", "db-0");
+      return service?.spec.ports.some((port) => port.port === 9404) ? service : undefined;
+    }, "db-0 to serve port 9404");
+    expect(after.metadata.uid).toBe(before?.metadata.uid);
+    expect(after.spec.ports.map((port) => port.port)).toEqual([9404]);
+    expect(managersOf(after)).toEqual(["stsguard-controller/Apply"]);
+  });
+
   it("deletes its Services when the expose annotation is removed", async () => {
     await exposed("unexpose", { replicas: 2 });
     await waitForServices(api, "unexpose", ["db-0", "db-1"]);
