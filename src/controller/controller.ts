@@ -21,6 +21,7 @@ import {
 import { createKubeTransport, type KubeConfig } from "../kube/client.js";
 import { CLUSTER_SOURCE_DEFAULTS } from "../kube/cluster-source.js";
 import { createReflector, type Reflector } from "../kube/reflector.js";
+import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from "../config/controller.js";
 import type { PolicyConfig } from "../policy/index.js";
 import { readMap, readString, type JsonMap } from "../policy/raw-object.js";
 import { createControllerApi, type ControllerApi } from "./api.js";
@@ -31,6 +32,7 @@ import {
   DEFAULT_LEADER_ELECTION,
   type LeaderElectionTiming,
 } from "./leader-election.js";
+import { checkApproval } from "./approval.js";
 import { convertToApply } from "./managed-fields.js";
 import { createControllerMetrics, type ControllerMetrics } from "./metrics.js";
 import { observeService, trimStatefulSet } from "./observed.js";
@@ -42,6 +44,16 @@ export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
   readonly logger: Logger;
   readonly policy: PolicyConfig;
+  /** The configuration's `controller:` limits as they are now (read at every reconcile). */
+  readonly limits?: () => ControllerLimits;
+  /**
+   * The key approvals of expose annotations are checked with (approval.ts); null: every
+   * exposure counts as approved (tests of other behaviour only; `serve` and `controller` refuse
+   * to run the controller without one).
+   */
+  readonly approvalKey?: Buffer | null;
+  /** A namespace's labels, when known (for controller.namespaceSelector). */
+  readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | null;
   /** Where the controller's metrics go (the server's registry); null: none. */
   readonly registry: Registry | null;
   /** Namespace of the Lease (the release namespace in a cluster). */
@@ -139,6 +151,7 @@ interface LeaderTerm {
 /** What runs while this replica leads: caches, the queue and the reconciles. */
 function createLeaderTerm(options: TermOptions): LeaderTerm {
   const { api, logger, policy, metrics } = options;
+  const approvalKey = options.approvalKey ?? null;
   const termController = new AbortController();
   const signal = termController.signal;
   // A function, not the property: the linter narrows `signal.aborted` across awaits.
@@ -236,7 +249,13 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
     const [namespace, name] = splitKey(key);
     const statefulSet = statefulSets.get(namespace, name);
     const observed = observedServices(namespace);
-    const actions = planReconcile(name, statefulSet, observed, policy);
+    const actions = planReconcile(name, statefulSet, observed, policy, {
+      limits: options.limits?.() ?? DEFAULT_CONTROLLER_LIMITS,
+      namespaceLabels: options.namespaceLabels?.(namespace) ?? null,
+      approval: approvalKey
+        ? (object) => checkApproval(approvalKey, object, policy.labelPrefix)
+        : null,
+    });
     const subject = subjectOf(namespace, name, statefulSet, observed);
     let ok = true;
     for (const action of actions) {
@@ -267,6 +286,36 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
         record(
           "Warning",
           "InvalidExposeAnnotation",
+          `${action.problems.join("; ")}; no Service was written or deleted`,
+        );
+        return true;
+      case "not-allowed":
+        metrics?.recordError("not-allowed");
+        logger.warn(
+          {
+            statefulSet: subject && `${subject.namespace}/${subject.name}`,
+            problems: action.problems,
+          },
+          "exposure beyond the configured limits; nothing written",
+        );
+        record(
+          "Warning",
+          "ExposeNotAllowed",
+          `${action.problems.join("; ")}; no Service was written or deleted`,
+        );
+        return true;
+      case "not-approved":
+        metrics?.recordError("not-approved");
+        logger.warn(
+          {
+            statefulSet: subject && `${subject.namespace}/${subject.name}`,
+            problems: action.problems,
+          },
+          "expose annotations without a valid approval; nothing written",
+        );
+        record(
+          "Warning",
+          "ExposeNotApproved",
           `${action.problems.join("; ")}; no Service was written or deleted`,
         );
         return true;

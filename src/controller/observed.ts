@@ -10,6 +10,7 @@ import {
   readStringMap,
   type JsonMap,
 } from "../policy/raw-object.js";
+import { approvalAnnotationKey } from "./approval.js";
 import { FIELD_MANAGER } from "./desired-services.js";
 import { hasUpdateEntry } from "./managed-fields.js";
 import { isManagedByController, type ObservedService } from "./plan.js";
@@ -77,8 +78,9 @@ export function trimStatefulSet(obj: unknown, labelPrefix: string): JsonMap | nu
   const template = readMap(spec, "template");
   const containers = readMap(template, "spec")?.["containers"];
   const annotations = Object.fromEntries(
-    Object.entries(readStringMap(metadata?.["annotations"])).filter(([key]) =>
-      key.startsWith(`${labelPrefix}/expose`),
+    Object.entries(readStringMap(metadata?.["annotations"])).filter(
+      ([key]) =>
+        key.startsWith(`${labelPrefix}/expose`) || key === approvalAnnotationKey(labelPrefix),
     ),
   );
   return {
