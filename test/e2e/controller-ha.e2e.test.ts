@@ -8,11 +8,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   installRbac,
   installWebhooks,
+  RELEASE,
   RELEASE_NAMESPACE,
+  serviceAccountKubeconfig,
   waitForWebhooks,
 } from "./support/chart.js";
 import { eventually, startCluster, type Cluster } from "./support/cluster.js";
-import { eventsOn, metricValue, statefulSet, waitForServices } from "./support/controller.js";
+import {
+  eventsOn,
+  makeApprovalKey,
+  metricValue,
+  startControllerProcess,
+  statefulSet,
+  waitForServices,
+  type ControllerProcess,
+} from "./support/controller.js";
 import { startServe, type ServeProcess } from "./support/stsguard.js";
 
 const CONTROLLER_VALUES = { controller: { enabled: true } };
@@ -21,23 +31,26 @@ const NAMESPACE = "ha";
 let cluster: Cluster | undefined;
 let api: Cluster;
 let kubeconfig: string;
-const processes: ServeProcess[] = [];
+let approvalKeyFile: string;
+const processes: (ServeProcess | ControllerProcess)[] = [];
 
 interface Lease {
   spec: { holderIdentity?: string; leaseDurationSeconds?: number; leaseTransitions?: number };
 }
 
-async function startReplica(podName: string): Promise<ServeProcess> {
-  const replica = await startServe({
+/** A replica of the chart's controller Deployment: `stsguard controller` under its ServiceAccount. */
+async function startReplica(podName: string): Promise<ControllerProcess> {
+  const replica = await startControllerProcess({
     kubeconfig,
-    args: ["--controller", "--leader-election-namespace", RELEASE_NAMESPACE],
-    env: { POD_NAME: podName },
+    approvalKeyFile,
+    podName,
+    leaseNamespace: RELEASE_NAMESPACE,
   });
   processes.push(replica);
   return replica;
 }
 
-async function isLeader(replica: ServeProcess): Promise<boolean> {
+async function isLeader(replica: ControllerProcess): Promise<boolean> {
   return metricValue(await replica.metrics(), "stsguard_controller_leader") === 1;
 }
 
@@ -46,7 +59,10 @@ async function lease(): Promise<Lease | null> {
 }
 
 /** Waits until exactly one of `replicas` leads and the Lease names it; returns it. */
-async function theLeader(replicas: readonly ServeProcess[], timeoutMs = 30_000): Promise<number> {
+async function theLeader(
+  replicas: readonly ControllerProcess[],
+  timeoutMs = 30_000,
+): Promise<number> {
   return eventually(
     async () => {
       const leading = await Promise.all(replicas.map((replica) => isLeader(replica)));
@@ -62,10 +78,19 @@ async function theLeader(replicas: readonly ServeProcess[], timeoutMs = 30_000):
 
 beforeAll(async () => {
   api = cluster = await startCluster({ controllerManager: true });
-  kubeconfig = await installRbac(api, CONTROLLER_VALUES);
-  // The webhook the API server calls is a replica of its own that never stops, so the fail-overs
-  // below do not also take admission down (with failurePolicy Fail, every write would fail).
-  const webhook = await startServe({ kubeconfig });
+  const admission = await installRbac(api, CONTROLLER_VALUES);
+  kubeconfig = await serviceAccountKubeconfig(
+    api,
+    RELEASE_NAMESPACE,
+    `${RELEASE}-stsguard-controller`,
+  );
+  approvalKeyFile = await makeApprovalKey();
+  // The webhook the API server calls runs apart (as in the chart), so the fail-overs below do
+  // not take admission down.
+  const webhook = await startServe({
+    kubeconfig: admission,
+    args: ["--approval-key-file", approvalKeyFile],
+  });
   processes.push(webhook);
   await installWebhooks(api, webhook, CONTROLLER_VALUES);
   await api.createNamespace(NAMESPACE);
@@ -78,7 +103,7 @@ afterAll(async () => {
 });
 
 describe("two serve --controller replicas", () => {
-  let replicas: ServeProcess[] = [];
+  let replicas: ControllerProcess[] = [];
 
   it("share one Lease: exactly one writes, and its Events name it", async () => {
     replicas = [await startReplica("replica-0"), await startReplica("replica-1")];

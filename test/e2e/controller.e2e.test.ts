@@ -12,6 +12,7 @@ import {
   installWebhooks,
   RELEASE,
   RELEASE_NAMESPACE,
+  serviceAccountKubeconfig,
   waitForWebhooks,
 } from "./support/chart.js";
 import { eventually, startCluster, type Cluster } from "./support/cluster.js";
@@ -19,7 +20,10 @@ import {
   annotate,
   eventsOn,
   getService,
+  makeApprovalKey,
   managersOf,
+  startControllerProcess,
+  type ControllerProcess,
   metricValue,
   statefulSet,
   waitForEvent,
@@ -31,25 +35,41 @@ import { repoRoot } from "./support/paths.js";
 import { runCli, startServe, type ServeProcess } from "./support/stsguard.js";
 
 const CONTROLLER_VALUES = { controller: { enabled: true } };
+const CONTROLLER_SA = `${RELEASE}-stsguard-controller`;
 const EXPOSE = "stsguard.io/expose";
 const PORTS = "stsguard.io/expose-ports";
 const SERVICE_ANNOTATIONS = "stsguard.io/expose-service-annotations";
 
 let cluster: Cluster | undefined;
-let serve: ServeProcess | undefined;
+let webhook: ServeProcess | undefined;
+let serve: ControllerProcess | undefined;
 let api: Cluster;
 
+// As the chart runs them: the webhook under the admission ServiceAccount (read-only), the
+// controller (`stsguard controller`) under its own, both with the approval key.
 beforeAll(async () => {
   api = cluster = await startCluster();
-  const kubeconfig = await installRbac(api, CONTROLLER_VALUES);
-  serve = await startServe({
-    kubeconfig,
-    args: ["--controller", "--leader-election-namespace", RELEASE_NAMESPACE],
-    env: { POD_NAME: "stsguard-e2e-0" },
+  const admission = await installRbac(api, CONTROLLER_VALUES);
+  const approvalKeyFile = await makeApprovalKey();
+  webhook = await startServe({
+    kubeconfig: admission,
+    args: ["--approval-key-file", approvalKeyFile],
   });
-  await installWebhooks(api, serve, CONTROLLER_VALUES);
+  await installWebhooks(api, webhook, CONTROLLER_VALUES);
   await api.createNamespace("probe");
   await waitForWebhooks(api, "probe");
+  serve = await startControllerProcess({
+    kubeconfig: await serviceAccountKubeconfig(api, RELEASE_NAMESPACE, CONTROLLER_SA),
+    approvalKeyFile,
+    podName: "stsguard-controller-e2e-0",
+    leaseNamespace: RELEASE_NAMESPACE,
+    // The README's configuration for its example; none may be copied by default.
+    config: {
+      controller: {
+        serviceAnnotations: ["service.beta.kubernetes.io/aws-load-balancer-type", "example.com/*"],
+      },
+    },
+  });
   const running = serve;
   await eventually(
     async () =>
@@ -60,6 +80,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await serve?.stop();
+  await webhook?.stop();
   await cluster?.stop();
 });
 
@@ -412,7 +433,7 @@ describe("it never fights a human", () => {
 });
 
 describe("races: a Service someone else writes between the controller's read and its write", () => {
-  const controllerUser = `system:serviceaccount:${RELEASE_NAMESPACE}:${RELEASE}-stsguard`;
+  const controllerUser = `system:serviceaccount:${RELEASE_NAMESPACE}:${CONTROLLER_SA}`;
   /** Carol's Service, made with `kubectl create` (a per-pod one unless `selector` says else). */
   const createHumanService = async (
     namespace: string,

@@ -2,7 +2,15 @@
  * The per-pod Service controller on the real cluster: StatefulSets to annotate, and reads of what
  * the API server stored (Services, their managedFields, Events), all through kubectl.
  */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { inject } from "vitest";
+import { stringify } from "yaml";
 import { eventually, type Cluster } from "./cluster.js";
+import { cliPath } from "./paths.js";
+import { freePort, makeWorkDir } from "./stsguard.js";
 
 export type JsonObject = Record<string, unknown>;
 
@@ -196,4 +204,117 @@ export function metricValue(text: string, series: string): number {
     if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
   }
   return 0;
+}
+
+export interface ControllerProcess {
+  readonly metricsPort: number;
+  metrics(): Promise<string>;
+  logs(): Record<string, unknown>[];
+  /** Replaces the configuration file (the controller reloads it). */
+  writeConfig(config: string | object): void;
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+  readonly exited: Promise<number | null>;
+}
+
+/** A key file both the webhook (`serve --approval-key-file`) and the controller read. */
+export async function makeApprovalKey(): Promise<string> {
+  const file = path.join(await makeWorkDir("approval-key"), "key");
+  writeFileSync(file, randomBytes(48).toString("base64"), { mode: 0o600 });
+  return file;
+}
+
+/** `stsguard controller` (the chart's controller Deployment) against the cluster. */
+export async function startControllerProcess(options: {
+  readonly kubeconfig: string;
+  readonly approvalKeyFile: string;
+  readonly podName: string;
+  readonly config?: string | object;
+  readonly leaseNamespace: string;
+}): Promise<ControllerProcess> {
+  const work = await makeWorkDir("controller");
+  const configFile = path.join(work, "config.yaml");
+  const writeConfig = (config: string | object): void => {
+    writeFileSync(`${configFile}.tmp`, typeof config === "string" ? config : stringify(config));
+    renameSync(`${configFile}.tmp`, configFile);
+  };
+  writeConfig(options.config ?? "");
+  const metricsPort = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      cliPath,
+      "controller",
+      "--kubeconfig",
+      options.kubeconfig,
+      "--config",
+      configFile,
+      "--approval-key-file",
+      options.approvalKeyFile,
+      "--leader-election-namespace",
+      options.leaseNamespace,
+      "--host",
+      "127.0.0.1",
+      "--metrics-port",
+      String(metricsPort),
+    ],
+    { cwd: work, env: { PATH: process.env["PATH"] ?? "", HOME: work, POD_NAME: options.podName } },
+  );
+  const pids = path.join(inject("e2eRunDir"), "pids");
+  mkdirSync(pids, { recursive: true });
+  if (child.pid !== undefined) {
+    const pidFile = path.join(pids, String(child.pid));
+    writeFileSync(pidFile, String(child.pid));
+    child.on("exit", () => {
+      rmSync(pidFile, { force: true });
+    });
+  }
+  const lines: Record<string, unknown>[] = [];
+  let partial = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    partial += chunk;
+    const parts = partial.split("\n");
+    partial = parts.pop() ?? "";
+    for (const line of parts) {
+      if (line.trim() === "") continue;
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push({ text: line });
+      }
+    }
+  });
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const metrics = async (): Promise<string> =>
+    (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  let exitCode: number | null | undefined;
+  void exited.then((code) => (exitCode = code));
+  await eventually(
+    async () => {
+      if (exitCode !== undefined)
+        throw new Error(`controller exited (${String(exitCode)}): ${stderr}`);
+      return (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status === 200
+        ? true
+        : undefined;
+    },
+    "stsguard controller to listen",
+    30_000,
+  );
+  return {
+    metricsPort,
+    metrics,
+    logs: () => lines,
+    writeConfig,
+    async stop() {
+      child.kill("SIGTERM");
+      return exited;
+    },
+    async kill() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+    exited,
+  };
 }
