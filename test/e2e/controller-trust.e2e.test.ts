@@ -17,7 +17,6 @@ import {
 } from "./support/chart.js";
 import { eventually, startCluster, type Cluster } from "./support/cluster.js";
 import {
-  annotate,
   eventsOn,
   getService,
   makeApprovalKey,
