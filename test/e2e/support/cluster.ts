@@ -28,6 +28,8 @@ export interface KubectlOptions {
   readonly as?: Identity;
   /** Resolve even when kubectl exits non-zero (for commands expected to be refused). */
   readonly allowFailure?: boolean;
+  /** More environment for kubectl (e.g. KUBE_EDITOR for `kubectl edit`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface Cluster {
@@ -91,6 +93,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       : [];
     const result = await run(kubectlPath, [`--kubeconfig=${kubeconfig}`, ...identity, ...args], {
       input: kubectlOptions.input,
+      ...(kubectlOptions.env ? { env: { ...process.env, ...kubectlOptions.env } } : {}),
     });
     if (result.code !== 0 && !kubectlOptions.allowFailure) {
       throw new Error(
