@@ -349,6 +349,30 @@ describe("update", () => {
     });
     expect(service?.metadata.labels).toEqual(requiredLabels("web", 2));
   });
+  it("patch from NodePort to ClusterIP: the API server drops externalTrafficPolicy, stsguard adds none", async () => {
+    const outcome = await kubectlWith(
+      theWorld().api,
+      ["patch", "service", "web-0", "-n", NS, "-p", '{"spec":{"type":"ClusterIP"}}'],
+      null,
+    );
+    expect(outcome).toEqual({ code: 0, warnings: [], error: "", stdout: "service/web-0 patched" });
+    const service = await stored("web-0");
+    expect(service?.spec.type).toBe("ClusterIP");
+    expect(service?.spec.externalTrafficPolicy).toBeUndefined();
+    expect(service?.metadata.labels).toEqual(requiredLabels("web", 0));
+  });
+
+  it("patch from ClusterIP to LoadBalancer: externalTrafficPolicy Local set on the way", async () => {
+    const outcome = await kubectlWith(
+      theWorld().api,
+      ["patch", "service", "web-0", "-n", NS, "-p", '{"spec":{"type":"LoadBalancer"}}'],
+      null,
+    );
+    expect(outcome).toEqual({ code: 0, warnings: [], error: "", stdout: "service/web-0 patched" });
+    const service = await stored("web-0");
+    expect(service?.spec.type).toBe("LoadBalancer");
+    expect(service?.spec.externalTrafficPolicy).toBe("Local");
+  });
 });
 
 describe("server-side apply", () => {

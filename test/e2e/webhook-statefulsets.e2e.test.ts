@@ -186,6 +186,20 @@ describe("kubectl scale (statefulsets/scale)", () => {
     });
   });
 
+  it("to 0: the Scale arrives without spec.replicas, and every per-pod Service is named", async () => {
+    const outcome = await scale("web", 0);
+    expect(outcome).toEqual({
+      code: 0,
+      warnings: [0, 1, 2].map((ordinal) =>
+        orphaned("web", "0 replicas (no pods)", `web-${ordinal}`),
+      ),
+      error: "",
+      stdout: "statefulset.apps/web scaled",
+    });
+    expect(await replicasOf("web")).toBe(0);
+    expect((await scale("web", 3)).warnings).toEqual([]);
+  });
+
   it("minds spec.ordinals.start, which the Scale object does not carry: 5-7 to 5-5", async () => {
     const outcome = await scale("db", 1);
     expect(outcome.warnings).toEqual([
