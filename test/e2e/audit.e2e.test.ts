@@ -5,12 +5,14 @@
  * Then `serve`, running with the webhook's RBAC over the same cluster, must count the same
  * findings in its `stsguard_cluster_findings` gauge, and follow when the cluster changes.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import Ajv04 from "ajv-draft-04";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
 import { EXTERNAL_METRICS, analysePromQl, renderAlertRules } from "../chart/prometheus-rules.js";
+import { GOVERNING_SERVICE_CASES } from "../policy/governing-service-cases.js";
 import {
   AUDIT_CONFIG,
   auditValues,
@@ -18,10 +20,10 @@ import {
   seedAuditCluster,
   type AuditRunner,
 } from "./support/audit.js";
-import { installRbac } from "./support/chart.js";
+import { installRbac, serviceAccountKubeconfig } from "./support/chart.js";
 import { eventually, startCluster, type Cluster, type CommandResult } from "./support/cluster.js";
 import { repoRoot } from "./support/paths.js";
-import { startServe, type ServeProcess } from "./support/stsguard.js";
+import { makeWorkDir, runCli, startServe, type ServeProcess } from "./support/stsguard.js";
 
 let cluster: Cluster | undefined;
 let serve: ServeProcess | undefined;
@@ -167,6 +169,140 @@ describe("stsguard audit with the audit CronJob's ServiceAccount", () => {
     expect(await canI("watch", "services")).toBe("no");
     expect(await canI("update", "services")).toBe("no");
     expect(await canI("update", "statefulsets.apps")).toBe("no");
+  });
+});
+
+/** Manifests checked against the cluster: namespace clean holds web (3 pods) and db (5-6). */
+const CHECKED = `apiVersion: v1
+kind: Service
+metadata:
+  name: db-7
+  labels: {stsguard.io/statefulset: db, stsguard.io/ordinal: "7"}
+spec:
+  selector: {statefulset.kubernetes.io/pod-name: db-7}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: db-6
+  labels: {stsguard.io/statefulset: db, stsguard.io/ordinal: "6"}
+spec:
+  selector: {statefulset.kubernetes.io/pod-name: db-6}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-0
+  labels: {stsguard.io/statefulset: web, stsguard.io/ordinal: "0"}
+spec:
+  selector: {statefulset.kubernetes.io/pod-name: web-0}
+  externalIPs: [203.0.113.7]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: nginx}]}}
+`;
+
+interface CheckFinding {
+  readonly rule: string;
+  readonly severity: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly line: number;
+  readonly message: string;
+}
+
+describe("stsguard check --cluster over the same cluster, with exactly the rights the README names", () => {
+  let work: string;
+  let kubeconfig: string;
+  const check = (...args: string[]): Promise<CommandResult> =>
+    runCli(["check", "-o", "json", "--cluster", "--kubeconfig", kubeconfig, ...args], {
+      cwd: work,
+    });
+  const findingsOf = (run: CommandResult): string[] =>
+    (JSON.parse(run.stdout) as { findings: CheckFinding[] }).findings.map(
+      (f) => `${f.line} ${f.rule} ${f.severity} ${f.name}`,
+    );
+
+  beforeAll(async () => {
+    const api = cluster as Cluster;
+    // get on statefulsets, get and list on services: nothing else.
+    await api.apply([
+      { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "ci", namespace: "default" } },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: "stsguard-check" },
+        rules: [
+          { apiGroups: ["apps"], resources: ["statefulsets"], verbs: ["get"] },
+          { apiGroups: [""], resources: ["services"], verbs: ["get", "list"] },
+        ],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: "stsguard-check" },
+        roleRef: {
+          apiGroup: "rbac.authorization.k8s.io",
+          kind: "ClusterRole",
+          name: "stsguard-check",
+        },
+        subjects: [{ kind: "ServiceAccount", name: "ci", namespace: "default" }],
+      },
+    ]);
+    kubeconfig = await serviceAccountKubeconfig(api, "default", "ci");
+    work = await makeWorkDir("check");
+    writeFileSync(path.join(work, "manifests.yaml"), CHECKED);
+  });
+
+  it("resolves the StatefulSets the files lack, and the per-pod and governing Services, in the cluster", async () => {
+    const run = await check("-n", "clean", "manifests.yaml");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(1);
+    // 1.26, read from the cluster: a ClusterIP Service with externalIPs takes no
+    // externalTrafficPolicy there, so web-0 has no finding; web's governing Service is there.
+    expect(findingsOf(run)).toEqual([
+      "7 ordinal-out-of-range error db-7",
+      "32 orphaned-service warning web",
+      "32 orphaned-service warning web",
+    ]);
+    const messages = (JSON.parse(run.stdout) as { findings: CheckFinding[] }).findings.map(
+      (f) => f.message,
+    );
+    expect(messages.slice(1)).toEqual([
+      "StatefulSet clean/web will have 1 replica (ordinal 0), so Service web-1 selects pod web-1, which will not exist; delete that Service or keep enough replicas",
+      "StatefulSet clean/web will have 1 replica (ordinal 0), so Service web-2 selects pod web-2, which will not exist; delete that Service or keep enough replicas",
+    ]);
+  });
+
+  describe("governing-service: a Service the files lack is missing from the cluster, not unresolved", () => {
+    it.each(GOVERNING_SERVICE_CASES)("$name", async (row) => {
+      const file = `${row.name.replaceAll(" ", "-")}.yaml`;
+      const documents = [row.statefulSet, ...(row.service ? [row.service] : [])];
+      writeFileSync(path.join(work, file), documents.map((d) => stringify(d)).join("---\n"));
+      const run = await check(file);
+      expect(run.stderr).toBe("");
+      // A warning by default: exit 0.
+      expect(run.code).toBe(0);
+      const findings = (JSON.parse(run.stdout) as { findings: CheckFinding[] }).findings;
+      if (row.expected === null) {
+        expect(findings).toEqual([]);
+        return;
+      }
+      expect(findings.map((f) => `${f.kind} ${f.name} ${f.rule}`)).toEqual([
+        "StatefulSet web governing-service",
+      ]);
+      expect(findings[0]?.message).toContain(row.expected);
+      if (row.name === "Service in another namespace") {
+        expect(findings[0]?.message).toContain("a Service of that name exists in namespace other");
+      }
+    });
   });
 });
 

@@ -153,9 +153,12 @@ export function toYaml(objects: string | readonly object[]): string {
 export function run(
   command: string,
   args: readonly string[],
-  options: { input?: string | undefined; env?: NodeJS.ProcessEnv } = {},
+  options: { input?: string | undefined; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<CommandResult> {
-  const child = spawn(command, args, { env: options.env ?? process.env });
+  const child = spawn(command, args, {
+    env: options.env ?? process.env,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
