@@ -14,6 +14,8 @@ import {
   type Json,
 } from "./support/objects.js";
 import {
+  ASSIGNED,
+  comparableSpec,
   denied,
   kubectlWith,
   startWebhookWorld,
@@ -68,8 +70,21 @@ describe("create", () => {
     });
     const service = await stored("web-1");
     expect(service?.metadata.labels).toEqual(requiredLabels("web", 1));
-    expect(service?.spec.externalTrafficPolicy).toBe("Local");
-    expect(service?.spec.type).toBe("LoadBalancer");
+    expect(service?.metadata.annotations).toBeUndefined();
+    expect(comparableSpec(service)).toEqual({
+      allocateLoadBalancerNodePorts: true,
+      clusterIP: ASSIGNED,
+      clusterIPs: [ASSIGNED],
+      externalTrafficPolicy: "Local",
+      healthCheckNodePort: ASSIGNED,
+      internalTrafficPolicy: "Cluster",
+      ipFamilies: ["IPv4"],
+      ipFamilyPolicy: "SingleStack",
+      ports: [{ name: "http", nodePort: ASSIGNED, port: 80, protocol: "TCP", targetPort: "http" }],
+      selector: { "statefulset.kubernetes.io/pod-name": "web-1" },
+      sessionAffinity: "None",
+      type: "LoadBalancer",
+    });
   });
 
   it("fixes a NodePort per-pod Service the same way", async () => {
@@ -79,7 +94,18 @@ describe("create", () => {
     expect(outcome.code).toBe(0);
     const service = await stored("web-0");
     expect(service?.metadata.labels).toEqual(requiredLabels("web", 0));
-    expect(service?.spec.externalTrafficPolicy).toBe("Local");
+    expect(comparableSpec(service)).toEqual({
+      clusterIP: ASSIGNED,
+      clusterIPs: [ASSIGNED],
+      externalTrafficPolicy: "Local",
+      internalTrafficPolicy: "Cluster",
+      ipFamilies: ["IPv4"],
+      ipFamilyPolicy: "SingleStack",
+      ports: [{ name: "http", nodePort: ASSIGNED, port: 80, protocol: "TCP", targetPort: "http" }],
+      selector: { "statefulset.kubernetes.io/pod-name": "web-0" },
+      sessionAffinity: "None",
+      type: "NodePort",
+    });
   });
 
   it("adds only the labels to a ClusterIP per-pod Service: 1.26 refuses externalTrafficPolicy there", async () => {
@@ -89,8 +115,18 @@ describe("create", () => {
     expect(outcome).toMatchObject({ code: 0, warnings: [], error: "" });
     const saved = await stored("web-2");
     expect(saved?.metadata.labels).toEqual(requiredLabels("web", 2));
-    expect(saved?.spec.type).toBe("ClusterIP");
-    expect(saved?.spec.externalTrafficPolicy).toBeUndefined();
+    expect(comparableSpec(saved)).toEqual({
+      clusterIP: ASSIGNED,
+      clusterIPs: [ASSIGNED],
+      externalIPs: ["192.0.2.10"],
+      internalTrafficPolicy: "Cluster",
+      ipFamilies: ["IPv4"],
+      ipFamilyPolicy: "SingleStack",
+      ports: [{ name: "http", port: 80, protocol: "TCP", targetPort: "http" }],
+      selector: { "statefulset.kubernetes.io/pod-name": "web-2" },
+      sessionAffinity: "None",
+      type: "ClusterIP",
+    });
   });
 
   it("denies a Service for an ordinal the StatefulSet does not have, and stores nothing", async () => {

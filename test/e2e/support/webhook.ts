@@ -113,11 +113,38 @@ export function denied(message: string, verb: "creating" | "applying" | "none" =
 
 /** The stored object with the fields a test compares: labels, and the spec as stored. */
 export interface StoredService {
-  readonly metadata: { readonly labels?: Readonly<Record<string, string>>; readonly name: string };
+  readonly metadata: {
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly name: string;
+  };
   readonly spec: {
     readonly type: string;
     readonly externalTrafficPolicy?: string;
     readonly selector: Readonly<Record<string, string>>;
     readonly ports: readonly Json[];
   };
+}
+
+/** Stands for what the API server allocates anew each time: cluster IPs and node ports. */
+export const ASSIGNED = "<assigned>";
+
+/**
+ * A stored Service's spec with the allocated values replaced by ASSIGNED, so a test can compare
+ * the whole spec, defaults included, with what it expects.
+ */
+export function comparableSpec(service: StoredService | null): Json | null {
+  if (!service) return null;
+  const spec: Json = { ...(service.spec as unknown as Json) };
+  for (const key of ["clusterIP", "healthCheckNodePort"]) {
+    if (key in spec) spec[key] = ASSIGNED;
+  }
+  if (Array.isArray(spec["clusterIPs"]))
+    spec["clusterIPs"] = spec["clusterIPs"].map(() => ASSIGNED);
+  if (Array.isArray(spec["ports"])) {
+    spec["ports"] = (spec["ports"] as Json[]).map((port) =>
+      "nodePort" in port ? { ...port, nodePort: ASSIGNED } : port,
+    );
+  }
+  return spec;
 }
