@@ -71,27 +71,46 @@ export function headlessService(namespace: string, name: string): Record<string,
   };
 }
 
-/** Seeds the cluster: 100 StatefulSets and 401 Services, with the findings above. */
-export function seedAuditCluster(server: FakeApiServer): void {
+/**
+ * The cluster's objects: 100 StatefulSets and 401 Services, with the findings above (ns-1/app-0
+ * scaled to 1, ns-3/app-1 without its headless Service, lonely-0 and ns-4/app-2-0 as described).
+ */
+export function auditClusterObjects(): {
+  statefulSets: Record<string, unknown>[];
+  services: Record<string, unknown>[];
+} {
+  const statefulSets: Record<string, unknown>[] = [];
+  const services: Record<string, unknown>[] = [];
   for (const namespace of NAMESPACES) {
     for (let i = 0; i < STATEFULSETS_PER_NAMESPACE; i++) {
       const name = `app-${i}`;
-      server.apply("statefulsets", statefulSet(namespace, name, 3));
-      server.apply("services", headlessService(namespace, name));
+      const scaledDown = namespace === "ns-1" && name === "app-0";
+      statefulSets.push(statefulSet(namespace, name, scaledDown ? 1 : 3));
+      if (!(namespace === "ns-3" && name === "app-1")) {
+        services.push(headlessService(namespace, name));
+      }
       for (let ordinal = 0; ordinal < 3; ordinal++) {
-        server.apply("services", perPodService(namespace, `${name}-${ordinal}`));
+        const pod = `${name}-${ordinal}`;
+        services.push(
+          namespace === "ns-4" && pod === "app-2-0"
+            ? perPodService(namespace, pod, {
+                type: "LoadBalancer",
+                externalTrafficPolicy: "Cluster",
+              })
+            : perPodService(namespace, pod),
+        );
       }
     }
   }
-  server.update("statefulsets", "ns-1", "app-0", (sts) => {
-    (sts["spec"] as Record<string, unknown>)["replicas"] = 1;
-  });
-  server.apply("services", perPodService("ns-2", "lonely-0"));
-  server.remove("services", "ns-3", "app-1");
-  server.apply(
-    "services",
-    perPodService("ns-4", "app-2-0", { type: "LoadBalancer", externalTrafficPolicy: "Cluster" }),
-  );
+  services.push(perPodService("ns-2", "lonely-0"));
+  return { statefulSets, services };
+}
+
+/** Seeds the test API server with auditClusterObjects(). */
+export function seedAuditCluster(server: FakeApiServer): void {
+  const { statefulSets, services } = auditClusterObjects();
+  for (const sts of statefulSets) server.apply("statefulsets", sts);
+  for (const service of services) server.apply("services", service);
 }
 
 /** Per-pod Services in the seeded cluster: 3 per StatefulSet, plus lonely-0. */
