@@ -50,6 +50,11 @@ export interface AdmitDeps {
   readonly namespaces?: NamespaceSource;
   /** The clock exemptions expire by; default the wall clock. */
   readonly now?: () => Date;
+  /**
+   * With the controller: /mutate of a StatefulSet checks who changes its expose annotations and
+   * approves them (src/controller/approval-admission.ts).
+   */
+  readonly exposeApproval?: (request: AdmissionRequest) => Promise<AdmissionResult>;
 }
 
 /** Rules whose verdict rests on what the source said about the StatefulSet. */
@@ -91,6 +96,8 @@ export function admit(
   deps: AdmitDeps,
 ): AdmissionResult | Promise<AdmissionResult> {
   const subject = classifyRequest(request);
+  if (mode === "mutate" && subject === "statefulset" && deps.exposeApproval)
+    return deps.exposeApproval(request);
   if (subject === "ignored" || (mode === "mutate" && subject !== "service")) return IGNORED;
   const namespace = namespaceOf(request);
   const labels = namespaceLabelsInMemory(namespace, deps);

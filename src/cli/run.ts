@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { StsguardError, UsageError } from "../errors.js";
 import { auditCommand } from "./commands/audit.js";
 import { checkCommand } from "./commands/check.js";
+import { controllerCommand } from "./commands/controller.js";
 import { certsCommand } from "./commands/certs.js";
 import { exportPoliciesCommand } from "./commands/export-policies.js";
 import { fixCommand } from "./commands/fix.js";
@@ -25,6 +26,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .showHelpAfterError();
   for (const command of [
     serveCommand(io, setExitCode),
+    controllerCommand(io, setExitCode),
     checkCommand(io, setExitCode),
     auditCommand(io, setExitCode),
     fixCommand(io, setExitCode),

@@ -81,7 +81,7 @@ function parseNamespaceRule(entry: unknown, where: string): NamespaceRule {
   return { names, selector, mode: oneOf(entry["mode"], MODES, "enforce", `${where}.mode`) };
 }
 
-function parseSelector(value: unknown, where: string): LabelSelector {
+export function parseSelector(value: unknown, where: string): LabelSelector {
   if (!isJsonMap(value)) throw new ConfigError(`${where}: must be a label selector mapping`);
   rejectUnknownKeys(value, SELECTOR_KEYS, where);
   const matchLabels: Record<string, string> = {};

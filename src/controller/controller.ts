@@ -21,9 +21,10 @@ import {
 import { createKubeTransport, type KubeConfig } from "../kube/client.js";
 import { CLUSTER_SOURCE_DEFAULTS } from "../kube/cluster-source.js";
 import { createReflector, type Reflector } from "../kube/reflector.js";
+import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from "../config/controller.js";
 import type { PolicyConfig } from "../policy/index.js";
 import { readMap, readString, type JsonMap } from "../policy/raw-object.js";
-import { CREATE_ONLY_UID, createControllerApi, type ControllerApi } from "./api.js";
+import { createControllerApi, type ControllerApi } from "./api.js";
 import type { ApplyConfiguration } from "./desired-services.js";
 import { createEventRecorder, type EventRecorder, type EventSubject } from "./events.js";
 import {
@@ -31,6 +32,8 @@ import {
   DEFAULT_LEADER_ELECTION,
   type LeaderElectionTiming,
 } from "./leader-election.js";
+import { checkApproval } from "./approval.js";
+import { convertToApply } from "./managed-fields.js";
 import { createControllerMetrics, type ControllerMetrics } from "./metrics.js";
 import { observeService, trimStatefulSet } from "./observed.js";
 import { planReconcile, type ObservedService, type PlannedAction } from "./plan.js";
@@ -41,6 +44,16 @@ export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
   readonly logger: Logger;
   readonly policy: PolicyConfig;
+  /** The configuration's `controller:` limits as they are now (read at every reconcile). */
+  readonly limits?: () => ControllerLimits;
+  /**
+   * The key approvals of expose annotations are checked with (approval.ts); null: every
+   * exposure counts as approved (tests of other behaviour only; `serve` and `controller` refuse
+   * to run the controller without one).
+   */
+  readonly approvalKey?: Buffer | null;
+  /** A namespace's labels, when known (for controller.namespaceSelector). */
+  readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | null;
   /** Where the controller's metrics go (the server's registry); null: none. */
   readonly registry: Registry | null;
   /** Namespace of the Lease (the release namespace in a cluster). */
@@ -138,6 +151,7 @@ interface LeaderTerm {
 /** What runs while this replica leads: caches, the queue and the reconciles. */
 function createLeaderTerm(options: TermOptions): LeaderTerm {
   const { api, logger, policy, metrics } = options;
+  const approvalKey = options.approvalKey ?? null;
   const termController = new AbortController();
   const signal = termController.signal;
   // A function, not the property: the linter narrows `signal.aborted` across awaits.
@@ -203,8 +217,8 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
 
   const onServiceChange = ({ namespace, name }: ObjectKey): void => {
     const id = `${namespace}/${name}`;
-    written.delete(id);
     const service = services.get(namespace, name);
+    if (isCaughtUp(written.get(id), service)) written.delete(id);
     const knownUid = serviceUids.get(id);
     if (knownUid !== undefined && knownUid !== service?.uid) applied.delete(knownUid);
     if (service) serviceUids.set(id, service.uid);
@@ -235,7 +249,13 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
     const [namespace, name] = splitKey(key);
     const statefulSet = statefulSets.get(namespace, name);
     const observed = observedServices(namespace);
-    const actions = planReconcile(name, statefulSet, observed, policy);
+    const actions = planReconcile(name, statefulSet, observed, policy, {
+      limits: options.limits?.() ?? DEFAULT_CONTROLLER_LIMITS,
+      namespaceLabels: options.namespaceLabels?.(namespace) ?? null,
+      approval: approvalKey
+        ? (object) => checkApproval(approvalKey, object, policy.labelPrefix)
+        : null,
+    });
     const subject = subjectOf(namespace, name, statefulSet, observed);
     let ok = true;
     for (const action of actions) {
@@ -269,6 +289,36 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
           `${action.problems.join("; ")}; no Service was written or deleted`,
         );
         return true;
+      case "not-allowed":
+        metrics?.recordError("not-allowed");
+        logger.warn(
+          {
+            statefulSet: subject && `${subject.namespace}/${subject.name}`,
+            problems: action.problems,
+          },
+          "exposure beyond the configured limits; nothing written",
+        );
+        record(
+          "Warning",
+          "ExposeNotAllowed",
+          `${action.problems.join("; ")}; no Service was written or deleted`,
+        );
+        return true;
+      case "not-approved":
+        metrics?.recordError("not-approved");
+        logger.warn(
+          {
+            statefulSet: subject && `${subject.namespace}/${subject.name}`,
+            problems: action.problems,
+          },
+          "expose annotations without a valid approval; nothing written",
+        );
+        record(
+          "Warning",
+          "ExposeNotApproved",
+          `${action.problems.join("; ")}; no Service was written or deleted`,
+        );
+        return true;
       case "not-owned":
         metrics?.recordError("not-owned");
         record(
@@ -284,36 +334,41 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
     }
   };
 
+  type Record = (type: "Normal" | "Warning", reason: string, message: string) => void;
+
+  const remember = (object: unknown, namespace: string): ObservedService | null => {
+    const seen = observeService(
+      withTypeMeta(object, { apiVersion: "v1", kind: "Service" }),
+      namespace,
+    );
+    if (seen) written.set(`${namespace}/${seen.name}`, seen);
+    return seen;
+  };
+
   const apply = async (
     service: ApplyConfiguration,
     existing: ObservedService | null,
-    record: (type: "Normal" | "Warning", reason: string, message: string) => void,
+    record: Record,
   ): Promise<boolean> => {
+    if (!existing) return create(service, record);
     const configuration = JSON.stringify(service);
-    if (existing && applied.get(existing.uid) === `${existing.resourceVersion} ${configuration}`)
-      return true;
-    const name = readString(readMap(service, "metadata"), "name") ?? "";
-    const namespace = readString(readMap(service, "metadata"), "namespace") ?? "";
-    const result = await api.applyService(service, existing?.uid ?? CREATE_ONLY_UID, signal);
+    if (applied.get(existing.uid) === `${existing.resourceVersion} ${configuration}`) return true;
+    const name = existing.name;
+    const namespace = existing.namespace;
+    if (existing.updateEntry) {
+      // A create of ours that was never turned into an Apply entry (we stopped in between).
+      const read = await api.readService(namespace, name, signal);
+      if (read.kind === "failed") return failed(name, read.message, record);
+      if (read.kind === "gone" || uidOf(read.object) !== existing.uid) return true;
+      const converted = await adopt(namespace, name, read.object, null, record);
+      if (converted !== "done") return converted === "gone";
+    }
+    const result = await api.applyService(service, existing.uid, signal);
     switch (result.kind) {
       case "applied": {
-        const seen = observeService(
-          withTypeMeta(result.object, { apiVersion: "v1", kind: "Service" }),
-          namespace,
-        );
-        if (seen) {
-          written.set(`${namespace}/${name}`, seen);
-          applied.set(seen.uid, `${seen.resourceVersion} ${configuration}`);
-        }
-        if (result.created) {
-          metrics?.recordWrite("created");
-          logger.info({ service: `${namespace}/${name}` }, "created per-pod Service");
-          record(
-            "Normal",
-            "ServiceCreated",
-            `Created per-pod Service ${name} (${describeService(service)})`,
-          );
-        } else if (existing && seen && seen.resourceVersion !== existing.resourceVersion) {
+        const seen = remember(result.object, namespace);
+        if (seen) applied.set(seen.uid, `${seen.resourceVersion} ${configuration}`);
+        if (seen && seen.resourceVersion !== existing.resourceVersion) {
           metrics?.recordWrite("updated");
           logger.info({ service: `${namespace}/${name}` }, "updated per-pod Service");
           record(
@@ -324,6 +379,15 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
         }
         return true;
       }
+      case "gone":
+        // Deleted or replaced since the cache saw it: nothing was written; the watch brings the
+        // news and the reconcile it queues decides again.
+        written.delete(`${namespace}/${name}`);
+        logger.info(
+          { service: `${namespace}/${name}`, message: result.message },
+          "Service gone or replaced before the apply; nothing written",
+        );
+        return true;
       case "conflict":
         metrics?.recordError("conflict");
         logger.warn(
@@ -338,30 +402,117 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
         );
         return true;
       case "refused":
-        metrics?.recordError("refused");
-        logger.warn(
-          { service: `${namespace}/${name}`, status: result.status, message: result.message },
-          "apply refused",
-        );
+        return refused(name, result.status, result.message, record);
+      case "failed":
+        return failed(name, result.message, record);
+    }
+  };
+
+  /**
+   * A POST: it fails when the name is taken, so a create never lands on a Service someone else
+   * made after the cache was read. The new Service's entry is then made an Apply entry.
+   */
+  const create = async (service: ApplyConfiguration, record: Record): Promise<boolean> => {
+    const name = readString(readMap(service, "metadata"), "name") ?? "";
+    const namespace = readString(readMap(service, "metadata"), "namespace") ?? "";
+    const result = await api.createService(service, signal);
+    switch (result.kind) {
+      case "created": {
+        remember(result.object, namespace);
+        metrics?.recordWrite("created");
+        logger.info({ service: `${namespace}/${name}` }, "created per-pod Service");
         record(
-          "Warning",
-          "ServiceApplyFailed",
-          `Service ${name} could not be applied: ${result.message}`,
+          "Normal",
+          "ServiceCreated",
+          `Created per-pod Service ${name} (${describeService(service)})`,
+        );
+        const converted = await adopt(namespace, name, result.object, service, record);
+        return converted !== "retry";
+      }
+      case "exists":
+        // Someone else's, made since the cache was read: nothing was written. Its watch event
+        // queues a reconcile, which reports it (ServiceNotOwned).
+        logger.info(
+          { service: `${namespace}/${name}`, message: result.message },
+          "a Service of this name appeared before the create; nothing written",
         );
         return true;
+      case "refused":
+        return refused(name, result.status, result.message, record);
       case "failed":
-        metrics?.recordError("api");
-        logger.warn(
-          { service: `${namespace}/${name}`, message: result.message },
-          "apply failed; will retry",
-        );
-        record(
-          "Warning",
-          "ServiceApplyFailed",
-          `Service ${name} could not be applied: ${result.message}; retrying`,
-        );
-        return false;
+        return failed(name, result.message, record);
     }
+  };
+
+  /**
+   * Turns the controller's Update entry on `object` into an Apply entry (managed-fields.ts). The
+   * JSON patch tests the resourceVersion: when the Service changed meanwhile, it is read again
+   * (and left alone once it is another object or gone).
+   */
+  const adopt = async (
+    namespace: string,
+    name: string,
+    object: unknown,
+    configuration: ApplyConfiguration | null,
+    record: Record,
+  ): Promise<"done" | "gone" | "retry"> => {
+    const uid = uidOf(object);
+    let current = object;
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const metadata = readMap(current, "metadata");
+      const managedFields = convertToApply(metadata?.["managedFields"], configuration);
+      const resourceVersion = readString(metadata, "resourceVersion");
+      if (!managedFields || !resourceVersion) return "done";
+      const result = await api.replaceManagedFields(
+        namespace,
+        name,
+        resourceVersion,
+        managedFields,
+        signal,
+      );
+      switch (result.kind) {
+        case "converted": {
+          const seen = remember(result.object, namespace);
+          if (seen && configuration)
+            applied.set(seen.uid, `${seen.resourceVersion} ${JSON.stringify(configuration)}`);
+          return "done";
+        }
+        case "refused":
+          refused(name, result.status, result.message, record);
+          return "gone";
+        case "failed":
+          failed(name, result.message, record);
+          return "retry";
+        case "stale": {
+          const read = await api.readService(namespace, name, signal);
+          if (read.kind === "failed") {
+            failed(name, read.message, record);
+            return "retry";
+          }
+          if (read.kind === "gone" || uidOf(read.object) !== uid) return "gone";
+          current = read.object;
+        }
+      }
+    }
+    return "retry";
+  };
+
+  const refused = (name: string, status: number, message: string, record: Record): boolean => {
+    metrics?.recordError("refused");
+    logger.warn({ service: name, status, message }, "Service write refused");
+    record("Warning", "ServiceApplyFailed", `Service ${name} could not be applied: ${message}`);
+    return true;
+  };
+
+  const failed = (name: string, message: string, record: Record): boolean => {
+    metrics?.recordError("api");
+    logger.warn({ service: name, message }, "Service write failed; will retry");
+    record(
+      "Warning",
+      "ServiceApplyFailed",
+      `Service ${name} could not be applied: ${message}; retrying`,
+    );
+    return false;
   };
 
   const remove = async (
@@ -497,6 +648,25 @@ const DELETE_REASONS = {
   "not-exposed": "the StatefulSet no longer asks for per-pod Services (expose annotation removed)",
   "statefulset-replaced": "it belonged to an earlier StatefulSet of the same name",
 } as const;
+
+function uidOf(object: unknown): string | undefined {
+  return readString(readMap(object, "metadata"), "uid");
+}
+
+/**
+ * The cache has caught up with our own write when it holds that write or a later one (etcd's
+ * resourceVersions grow), another object, or none. Until then the write stands in for it: our
+ * create and the conversion after it are two watch events, and the first must not look stale.
+ */
+function isCaughtUp(
+  write: ObservedService | "deleted" | undefined,
+  cached: ObservedService | undefined,
+): boolean {
+  if (write === undefined || write === "deleted" || !cached) return true;
+  if (cached.uid !== write.uid) return true;
+  if (!/^\d+$/.test(cached.resourceVersion) || !/^\d+$/.test(write.resourceVersion)) return true;
+  return BigInt(cached.resourceVersion) >= BigInt(write.resourceVersion);
+}
 
 function concernsOf(service: ObservedService): string[] {
   const concerns = new Set<string>();

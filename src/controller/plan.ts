@@ -4,7 +4,8 @@
  * - it deletes only Services it created (managed-by label or its apply in managedFields) AND
  *   that name a StatefulSet of this name as controller owner (this uid, or a former one's);
  * - a Service of a wanted name that is not its own is reported, never written;
- * - bad annotations are reported and nothing is written or deleted.
+ * - bad annotations, and requests beyond the configuration's limits, are reported and nothing is
+ *   written or deleted.
  */
 import type { PolicyConfig } from "../policy/index.js";
 import type { PodTarget } from "../policy/types.js";
@@ -13,6 +14,7 @@ import {
   FIELD_MANAGER,
   MANAGED_BY_LABEL,
   type ApplyConfiguration,
+  type ControllerScope,
 } from "./desired-services.js";
 import { readMap, readString } from "../policy/raw-object.js";
 
@@ -31,8 +33,13 @@ export interface ObservedService {
     readonly name: string;
     readonly uid: string;
   } | null;
-  /** Written by the controller: its managed-by label, or its server-side apply on record. */
+  /** Written by the controller: its managed-by label, or its manager in managedFields. */
   readonly managed: boolean;
+  /**
+   * The controller's manager has an Update entry here: a create of its own not yet turned into an
+   * Apply entry (the controller stopped in between). It is converted before the next apply.
+   */
+  readonly updateEntry: boolean;
   /** The `statefulset.kubernetes.io/pod-name` target, when the Service is a per-pod one. */
   readonly target: PodTarget | null;
 }
@@ -47,7 +54,9 @@ export type PlannedAction =
     }
   | { readonly kind: "delete"; readonly service: ObservedService; readonly reason: DeleteReason }
   | { readonly kind: "not-owned"; readonly service: ObservedService }
-  | { readonly kind: "invalid"; readonly problems: readonly string[] };
+  | { readonly kind: "invalid"; readonly problems: readonly string[] }
+  | { readonly kind: "not-allowed"; readonly problems: readonly string[] }
+  | { readonly kind: "not-approved"; readonly problems: readonly string[] };
 
 /**
  * `statefulSet` is the raw object (undefined when it no longer exists); `services` are the
@@ -58,6 +67,7 @@ export function planReconcile(
   statefulSet: unknown,
   services: readonly ObservedService[],
   policy: PolicyConfig,
+  scope: ControllerScope,
 ): PlannedAction[] {
   const uid = readString(readMap(statefulSet, "metadata"), "uid");
   const ours = services.filter(
@@ -71,8 +81,13 @@ export function planReconcile(
     .map((service) => ({ kind: "delete", service, reason: "statefulset-replaced" }));
   if (statefulSet === undefined) return actions;
 
-  const desired = buildDesiredServices(statefulSet, policy);
-  if (desired.kind === "invalid") return [{ kind: "invalid", problems: desired.problems }];
+  const desired = buildDesiredServices(statefulSet, policy, scope);
+  if (
+    desired.kind === "invalid" ||
+    desired.kind === "not-allowed" ||
+    desired.kind === "not-approved"
+  )
+    return [{ kind: desired.kind, problems: desired.problems }];
   const wanted = desired.kind === "services" ? desired.services : [];
   const byName = new Map(services.map((s) => [s.name, s]));
   const wantedNames = new Set<string>();

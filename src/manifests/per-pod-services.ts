@@ -20,7 +20,7 @@ export interface GenerateOptions {
   readonly portsFrom?: string;
 }
 
-interface ContainerPort {
+export interface ContainerPort {
   readonly name: string | undefined;
   readonly containerPort: number;
   readonly protocol: string;
@@ -82,7 +82,7 @@ export function generatePerPodServices(
   return services;
 }
 
-function readContainerPorts(statefulSet: unknown): ContainerPort[] {
+export function readContainerPorts(statefulSet: unknown): ContainerPort[] {
   const podSpec = readMap(readMap(readMap(statefulSet, "spec"), "template"), "spec");
   const containers = podSpec?.["containers"];
   const found: ContainerPort[] = [];

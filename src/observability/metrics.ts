@@ -158,7 +158,7 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
   });
   const exemptionsApplied = new Counter({
     name: "stsguard_exemptions_applied_total",
-    help: "Admission requests whose errors an exemption turned into warnings, by exemption name.",
+    help: "Writes whose errors an exemption turned into warnings (counted at /validate), by exemption name.",
     labelNames: ["exemption"] as const,
     registers: [registry],
   });
@@ -236,7 +236,11 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
       child(`${endpoint} ${decision} ${modeLabel}`, () =>
         requests.labels({ endpoint, decision, mode: modeLabel }),
       ).inc();
-      for (const exemption of exemptions ?? []) exemptionsApplied.inc({ exemption });
+      // The API server calls /mutate and then /validate for one write, and both decide the
+      // exemption; only /validate's decision admits, so each write is counted once.
+      if (endpoint === "validate") {
+        for (const exemption of exemptions ?? []) exemptionsApplied.inc({ exemption });
+      }
       for (const { rule, severity } of reported) {
         child(`${endpoint} ${rule} ${severity}`, () =>
           findings.labels({ endpoint, rule, severity }),

@@ -6,9 +6,18 @@
  * The configuration enters only through `CelSettings`: CEL literals for the CLI, Helm expressions
  * that print the same literals for the chart, so both install the same expressions.
  *
- * Only what Kubernetes 1.27+ CEL offers is used: `has()`, `in`, `filter`, `map`, `matches`, and
- * the Kubernetes strings library (`lastIndexOf`, `substring`, list `join`). No `variables`
- * (ValidatingAdmissionPolicy has them from 1.28) and no `cel.bind`.
+ * Which CEL the API server runs (docs/admission-policies.md, "Which CEL"):
+ * - every verdict (validation `expression`, `matchConditions`, the 1.26 policies) is standard CEL
+ *   only: `has`, `size`, `matches`, `in`, `dyn`, `exists`, `+` and comparisons. `object` is `dyn`
+ *   on the API server, and Kubernetes 1.26 fails `indexOf`/`lastIndexOf` at run time on a string
+ *   read by index, as the selector value is (`no such overload: lastIndexOf(string, string)`;
+ *   its list library declares the same names), so the target is checked by one regular
+ *   expression and the labels by concatenation;
+ * - the values (the StatefulSet name and the ordinal, for messages from 1.27 and label mutations
+ *   from 1.32) are cut out with `find` (Kubernetes regex library) and `substring` (cel-go strings
+ *   extension), and the message list joined with `join`: all three in every version from 1.26 on,
+ *   and proven on 1.26's API server on a value read by index by test/e2e/cel-functions.
+ * No `variables` (ValidatingAdmissionPolicy has them from 1.28) and no `cel.bind`.
  */
 import { POD_NAME_LABEL } from "../policy/types.js";
 
@@ -34,14 +43,41 @@ export function celString(value: string): string {
   return `'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
 }
 
-// The same grammar as src/policy/pod-target.ts: a DNS-1123 label, a dash, a canonical decimal.
-const POD_NAME_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?-(0|[1-9][0-9]*)$";
-const MAX_ORDINAL = "2147483647";
+const MAX_ORDINAL = 2147483647;
+
+/**
+ * A regular expression for the canonical decimals `0` to `max` (no sign, no leading zero), so
+ * that the range check needs no number parsing: fewer digits than `max`, or as many and smaller
+ * at the first digit that differs, or `max` itself.
+ */
+export function decimalsUpTo(max: number): string {
+  if (!Number.isSafeInteger(max) || max < 0) throw new Error(`not a non-negative integer: ${max}`);
+  const digits = String(max);
+  if (digits.length === 1) return max === 0 ? "0" : `[0-${digits}]`;
+  const alternatives = ["0", `[1-9][0-9]{0,${digits.length - 2}}`];
+  for (let i = 0; i < digits.length; i += 1) {
+    const low = i === 0 ? 1 : 0;
+    const high = Number(digits[i]) - 1;
+    if (high < low) continue;
+    const rest = digits.length - i - 1;
+    const range = low === high ? String(low) : `[${low}-${high}]`;
+    alternatives.push(`${digits.slice(0, i)}${range}${rest > 0 ? `[0-9]{${rest}}` : ""}`);
+  }
+  alternatives.push(digits);
+  return alternatives.join("|");
+}
+
+// The grammar of src/policy/pod-target.ts: a DNS-1123 label, a dash, a canonical decimal of at
+// most 2147483647. The ordinal has no dash, so the split is at the last dash (`redis-2-0`).
+const POD_NAME_PATTERN = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?-(${decimalsUpTo(MAX_ORDINAL)})$`;
+const ORDINAL_PATTERN = "^(0|[1-9][0-9]*)$";
 
 const podName = (s: Subject): string => `${s}.spec.selector[${celString(POD_NAME_LABEL)}]`;
-const lastDash = (s: Subject): string => `${podName(s)}.lastIndexOf('-')`;
-const ordinal = (s: Subject): string => `${podName(s)}.substring(${lastDash(s)} + 1)`;
-const statefulSet = (s: Subject): string => `${podName(s)}.substring(0, ${lastDash(s)})`;
+/** The ordinal of a valid target: its trailing digits. Only for values, never for verdicts. */
+const ordinal = (s: Subject): string => `${podName(s)}.find('[0-9]+$')`;
+/** The StatefulSet of a valid target: what precedes `-<ordinal>`. Only for values. */
+const statefulSet = (s: Subject): string =>
+  `${podName(s)}.substring(0, size(${podName(s)}) - size(${ordinal(s)}) - 1)`;
 const serviceType = (s: Subject): string => `(has(${s}.spec.type) ? ${s}.spec.type : 'ClusterIP')`;
 
 /** A per-pod Service: not ExternalName, and a selector with the pod-name key. */
@@ -52,15 +88,9 @@ export function isPerPod(s: Subject): string {
   );
 }
 
-/**
- * The selector value reads `<sts>-<ordinal>`, at most 63 characters, ordinal an int32.
- * String comparison of two 10-digit decimals orders them as numbers.
- */
+/** The selector value reads `<sts>-<ordinal>`, at most 63 characters, ordinal an int32. */
 export function hasValidTarget(s: Subject): string {
-  return (
-    `(${podName(s)}.matches(${celString(POD_NAME_PATTERN)}) && size(${podName(s)}) <= 63` +
-    ` && (size(${ordinal(s)}) < 10 || (size(${ordinal(s)}) == 10 && ${ordinal(s)} <= '${MAX_ORDINAL}')))`
-  );
+  return `(${podName(s)}.matches(${celString(POD_NAME_PATTERN)}) && size(${podName(s)}) <= 63)`;
 }
 
 export function isExternallyAccessible(s: Subject, settings: CelSettings): string {
@@ -74,16 +104,45 @@ export function isExternallyAccessible(s: Subject, settings: CelSettings): strin
 const hasLocalPolicy = (s: Subject): string =>
   `(has(${s}.spec.externalTrafficPolicy) && ${s}.spec.externalTrafficPolicy == 'Local')`;
 
-/** The required labels as `[key, value]` pairs, in the engine's order. */
+const label = (s: Subject, key: string): string => `${s}.metadata.labels[${key}]`;
+
+const hasLabel = (s: Subject, pair: string): string =>
+  `(has(${s}.metadata.labels) && ${pair}[0] in ${s}.metadata.labels && ${label(s, `${pair}[0]`)} == ${pair}[1])`;
+
+/**
+ * The labels `<prefix>/statefulset` and `<prefix>/ordinal` of a valid target are right, in
+ * standard CEL: an ordinal label of digits has no dash, so `<statefulset>-<ordinal>` equal to the
+ * target splits it at its last dash, exactly where the engine does.
+ */
+function hasOwnLabels(s: Subject, settings: CelSettings): string {
+  const sts = `${settings.labelPrefix} + '/statefulset'`;
+  const ord = `${settings.labelPrefix} + '/ordinal'`;
+  return (
+    `(has(${s}.metadata.labels) && ${sts} in ${s}.metadata.labels && ${ord} in ${s}.metadata.labels` +
+    ` && ${label(s, ord)}.matches(${celString(ORDINAL_PATTERN)})` +
+    ` && ${label(s, sts)} + '-' + ${label(s, ord)} == ${podName(s)})`
+  );
+}
+
+/** A fixed extra label is absent or has another value. */
+const lacksFixedLabel = (s: Subject, settings: CelSettings): string =>
+  `dyn(${settings.fixedLabels}).exists(l, !${hasLabel(s, "l")})`;
+
+/** A required label is absent or has another value: `missing-labels` finds something. */
+function lacksLabels(s: Subject, settings: CelSettings): string {
+  return (
+    `((${hasValidTarget(s)} && !${hasOwnLabels(s, settings)})` +
+    ` || ${lacksFixedLabel(s, settings)})`
+  );
+}
+
+/** The required labels as `[key, value]` pairs, in the engine's order. Values: messages only. */
 function requiredLabels(s: Subject, settings: CelSettings): string {
   const own =
     `[[${settings.labelPrefix} + '/statefulset', ${statefulSet(s)}], ` +
     `[${settings.labelPrefix} + '/ordinal', ${ordinal(s)}]]`;
   return `((${hasValidTarget(s)} ? ${own} : []) + dyn(${settings.fixedLabels}))`;
 }
-
-const hasLabel = (s: Subject, pair: string): string =>
-  `(has(${s}.metadata.labels) && ${pair}[0] in ${s}.metadata.labels && ${s}.metadata.labels[${pair}[0]] == ${pair}[1])`;
 
 /** The required `[key, value]` pairs the subject lacks or carries with another value. */
 export function lackingLabels(s: Subject, settings: CelSettings): string {
@@ -106,7 +165,7 @@ export function violates(rule: SelfContainedRule, s: Subject, settings: CelSetti
     case "external-traffic-policy":
       return `(${isExternallyAccessible(s, settings)} && !${hasLocalPolicy(s)})`;
     case "missing-labels":
-      return `size(${lackingLabels(s, settings)}) > 0`;
+      return lacksLabels(s, settings);
   }
 }
 
@@ -179,10 +238,8 @@ export function localPolicyMutation(settings: CelSettings): string {
 export function labelMutations(settings: CelSettings): readonly string[] {
   // Spaces inside the braces: the chart's `{{ squote $prefix }}` must not follow a `{`.
   const own = `{ ${settings.labelPrefix} + '/statefulset': ${statefulSet("object")}, ${settings.labelPrefix} + '/ordinal': ${ordinal("object")} }`;
-  const ownLacking = `[[${settings.labelPrefix} + '/statefulset', ${statefulSet("object")}], [${settings.labelPrefix} + '/ordinal', ${ordinal("object")}]].exists(l, !${hasLabel("object", "l")})`;
-  const fixedLacking = `dyn(${settings.fixedLabels}).exists(l, !${hasLabel("object", "l")})`;
   return [
-    `${hasValidTarget("object")} && ${ownLacking} ? Object{metadata: Object.metadata{labels: ${own}}} : Object{}`,
-    `${fixedLacking} ? Object{metadata: Object.metadata{labels: ${settings.fixedLabelMap}}} : Object{}`,
+    `${hasValidTarget("object")} && !${hasOwnLabels("object", settings)} ? Object{metadata: Object.metadata{labels: ${own}}} : Object{}`,
+    `${lacksFixedLabel("object", settings)} ? Object{metadata: Object.metadata{labels: ${settings.fixedLabelMap}}} : Object{}`,
   ];
 }

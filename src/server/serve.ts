@@ -28,6 +28,7 @@ import type { StatefulSetSource } from "../statefulsets/source.js";
 import type { KubeConfig } from "../kube/client.js";
 import { buildCurlExample, buildDemoReview, toDemoTarget } from "./demo-request.js";
 import type { ConnectionLimits } from "./limits.js";
+import type { AdmitDeps } from "../admission/admit.js";
 import { DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
 import { startServer, type RunningServer, type TlsSource } from "./server.js";
 
@@ -57,6 +58,11 @@ export interface ServeSettings {
   readonly controller?: boolean;
   /** `--leader-election-namespace`: where the controller's Lease is. */
   readonly leaderElectionNamespace?: string | undefined;
+  /**
+   * `--approval-key-file`: the key that signs (admission) and checks (controller) approvals of
+   * expose annotations (src/controller/approval.ts); undefined: none.
+   */
+  readonly approvalKeyFile?: string | undefined;
   /** `--body-budget`; undefined: derived from the container's memory limit. */
   readonly bodyBudgetBytes?: number | undefined;
   /** `--body-budget-wait`; undefined: DEFAULT_BODY_BUDGET_WAIT_MS. */
@@ -169,9 +175,11 @@ export async function runServe(
       { bodyBudgetBytes: bodyBudget.maxBytes, bodyBudgetWaitMs: bodyBudget.maxWaitMs },
       "request body budget",
     );
+    const exposeApproval = await createApprovalGate(settings, opened, liveConfig, logger);
     running = await startServer({
       source,
       namespaces: opened.namespaces,
+      ...(exposeApproval ? { exposeApproval } : {}),
       config: liveConfig,
       logger,
       metrics,
@@ -196,13 +204,13 @@ export async function runServe(
     await Promise.all([source.close(), opened.namespaces.close()]);
     throw error;
   }
-  // The controller builds Services with the configuration of its start (label prefix, extra
-  // labels); a reload reaches admission at once and the controller at its next start.
+  // The controller builds Services with the label settings of its start (prefix, extra labels);
+  // its `controller:` limits are read at every reconcile, so a reload applies at once.
   const controller = await startController(
     settings,
     environment,
     opened,
-    liveConfig.current(),
+    liveConfig,
     logger,
     metrics,
   );
@@ -220,21 +228,52 @@ export async function runServe(
   }
 }
 
+/**
+ * With `--approval-key-file` and a cluster: /mutate of StatefulSets checks who sets expose
+ * annotations and approves them for the controller (src/controller/approval-admission.ts).
+ */
+async function createApprovalGate(
+  settings: ServeSettings,
+  opened: OpenedSource,
+  config: LiveConfig,
+  logger: Logger,
+): Promise<AdmitDeps["exposeApproval"] | null> {
+  if (settings.approvalKeyFile === undefined || !opened.kubeConfig) return null;
+  const [{ readApprovalKey }, { createExposeApproval }, { createKubeTransport }] =
+    await Promise.all([
+      import("../controller/approval.js"),
+      import("../controller/approval-admission.js"),
+      import("../kube/client.js"),
+    ]);
+  const key = readApprovalKey(settings.approvalKeyFile);
+  if (!key) return null;
+  return createExposeApproval({
+    transport: createKubeTransport(opened.kubeConfig),
+    key,
+    labelPrefix: () => config.current().policy.labelPrefix,
+    logger,
+  });
+}
+
 /** The per-pod Service controller (src/controller), when `--controller` asks for it. */
 async function startController(
   settings: ServeSettings,
   environment: ServeEnvironment,
   opened: OpenedSource,
-  config: StsguardConfig,
+  config: LiveConfig,
   logger: Logger,
   metrics: WebhookMetrics,
 ): Promise<{ close(): Promise<void> } | null> {
   if (!settings.controller || !opened.kubeConfig) return null;
   const { startServeController } = await import("../controller/serve-controller.js");
+  const namespaces = opened.namespaces;
   return startServeController({
     kubeConfig: opened.kubeConfig,
     logger,
-    policy: config.policy,
+    policy: config.current().policy,
+    limits: () => config.current().controller,
+    namespaceLabels: (namespace) => namespaces.cachedLabels(namespace),
+    approvalKeyFile: settings.approvalKeyFile,
     registry: metrics.registry,
     env: environment.env,
     leaseNamespace: settings.leaderElectionNamespace,

@@ -9,6 +9,7 @@ import { ConfigError } from "../errors.js";
 import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
 import type { StatefulSetSource } from "../statefulsets/source.js";
 import { createDefaultBodyBudget, type BodyBudget } from "../memory/body-budget.js";
+import type { AdmitDeps } from "../admission/admit.js";
 import { createAdmissionHandler, DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
 import { createHealthApp } from "./health-app.js";
 import {
@@ -47,6 +48,8 @@ export interface WebhookServerDeps {
   readonly metrics?: WebhookMetrics;
   /** Timeouts and the connection cap; each missing one takes its DEFAULT_CONNECTION_LIMITS value. */
   readonly limits?: Partial<ConnectionLimits>;
+  /** /mutate of StatefulSets: approvals of expose annotations (src/controller/approval-admission.ts). */
+  readonly exposeApproval?: AdmitDeps["exposeApproval"];
 }
 
 export interface StartServerOptions extends WebhookServerDeps {
@@ -116,6 +119,7 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
   const handleAdmission = createAdmissionHandler({
     source,
     ...(deps.namespaces ? { namespaces: deps.namespaces } : {}),
+    ...(deps.exposeApproval ? { exposeApproval: deps.exposeApproval } : {}),
     config,
     logger,
     metrics,

@@ -96,41 +96,64 @@ export function headlessService(namespace: string, name: string): Record<string,
   };
 }
 
-/** Seeds the cluster: 100 StatefulSets and 401 Services, with the findings above. */
-export function seedAuditCluster(server: FakeApiServer): void {
+/** Replicas where the audit cluster's StatefulSets do not run 3. */
+const REPLICAS: Readonly<Record<string, number>> = {
+  // Scaled from 3 to 1: app-0-1 and app-0-2 are left behind.
+  "ns-1/app-0": 1,
+  // Scaled in to 1 by their HPAs (below).
+  "ns-5/app-3": 1,
+  "ns-6/app-4": 1,
+  // At 2; the HPA of a Deployment of the same name widens nothing.
+  "ns-7/app-5": 2,
+};
+
+/**
+ * The cluster's objects: 100 StatefulSets, 401 Services and 3 HorizontalPodAutoscalers, with the
+ * findings above (ns-1/app-0 scaled to 1, ns-3/app-1 without its headless Service, lonely-0 and
+ * ns-4/app-2-0, and the autoscaled ns-5/app-3, ns-6/app-4 and ns-7/app-5, as described).
+ */
+export function auditClusterObjects(): {
+  statefulSets: Record<string, unknown>[];
+  services: Record<string, unknown>[];
+  autoscalers: Record<string, unknown>[];
+} {
+  const statefulSets: Record<string, unknown>[] = [];
+  const services: Record<string, unknown>[] = [];
   for (const namespace of NAMESPACES) {
     for (let i = 0; i < STATEFULSETS_PER_NAMESPACE; i++) {
       const name = `app-${i}`;
-      server.apply("statefulsets", statefulSet(namespace, name, 3));
-      server.apply("services", headlessService(namespace, name));
+      statefulSets.push(statefulSet(namespace, name, REPLICAS[`${namespace}/${name}`] ?? 3));
+      if (!(namespace === "ns-3" && name === "app-1")) {
+        services.push(headlessService(namespace, name));
+      }
       for (let ordinal = 0; ordinal < 3; ordinal++) {
-        server.apply("services", perPodService(namespace, `${name}-${ordinal}`));
+        const pod = `${name}-${ordinal}`;
+        services.push(
+          namespace === "ns-4" && pod === "app-2-0"
+            ? perPodService(namespace, pod, {
+                type: "LoadBalancer",
+                externalTrafficPolicy: "Cluster",
+              })
+            : perPodService(namespace, pod),
+        );
       }
     }
   }
-  server.update("statefulsets", "ns-1", "app-0", (sts) => {
-    (sts["spec"] as Record<string, unknown>)["replicas"] = 1;
-  });
-  server.apply("services", perPodService("ns-2", "lonely-0"));
-  for (const [namespace, name, max] of [
-    ["ns-5", "app-3", 3],
-    ["ns-6", "app-4", 2],
-  ] as const) {
-    server.update("statefulsets", namespace, name, (sts) => {
-      (sts["spec"] as Record<string, unknown>)["replicas"] = 1;
-    });
-    server.apply("horizontalpodautoscalers", hpa(namespace, name, "StatefulSet", max));
-  }
-  // An HPA of a Deployment of the same name as a StatefulSet widens nothing.
-  server.update("statefulsets", "ns-7", "app-5", (sts) => {
-    (sts["spec"] as Record<string, unknown>)["replicas"] = 2;
-  });
-  server.apply("horizontalpodautoscalers", hpa("ns-7", "app-5", "Deployment", 3));
-  server.remove("services", "ns-3", "app-1");
-  server.apply(
-    "services",
-    perPodService("ns-4", "app-2-0", { type: "LoadBalancer", externalTrafficPolicy: "Cluster" }),
-  );
+  services.push(perPodService("ns-2", "lonely-0"));
+  const autoscalers = [
+    hpa("ns-5", "app-3", "StatefulSet", 3),
+    hpa("ns-6", "app-4", "StatefulSet", 2),
+    hpa("ns-7", "app-5", "Deployment", 3),
+  ];
+  return { statefulSets, services, autoscalers };
+}
+
+/** Seeds the test API server with auditClusterObjects(). */
+export function seedAuditCluster(server: FakeApiServer): void {
+  const { statefulSets, services, autoscalers } = auditClusterObjects();
+  for (const sts of statefulSets) server.apply("statefulsets", sts);
+  for (const service of services) server.apply("services", service);
+  for (const autoscaler of autoscalers) server.apply("horizontalpodautoscalers", autoscaler);
 }
 
 /** Per-pod Services in the seeded cluster: 3 per StatefulSet, plus lonely-0. */

@@ -1,3 +1,5 @@
+import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from "../../src/config/controller.js";
+import type { ControllerScope } from "../../src/controller/desired-services.js";
 import { describe, expect, it } from "vitest";
 import { defaultConfig, withKubeVersion } from "../../src/config/config.js";
 import { buildDesiredServices } from "../../src/controller/desired-services.js";
@@ -63,7 +65,7 @@ describe("the Services the controller writes pass admission by construction", ()
           },
         },
       };
-      const desired = buildDesiredServices(prefixed, policy);
+      const desired = buildDesiredServices(prefixed, policy, SCOPE);
       if (desired.kind !== "services") throw new Error(`expected Services, got ${desired.kind}`);
       const summary = summarizeStatefulSet(prefixed, "streaming");
       if (!summary) throw new Error("no summary");
@@ -81,6 +83,11 @@ describe("the Services the controller writes pass admission by construction", ()
   }
 });
 
+const SCOPE: ControllerScope = {
+  limits: { ...DEFAULT_CONTROLLER_LIMITS, serviceAnnotations: ["*"] },
+  namespaceLabels: null,
+};
+
 function observed(name: string, changes: Partial<ObservedService> = {}): ObservedService {
   return {
     namespace: "streaming",
@@ -90,6 +97,7 @@ function observed(name: string, changes: Partial<ObservedService> = {}): Observe
     deleting: false,
     controllerOwner: { apiVersion: "apps/v1", kind: "StatefulSet", name: "kafka", uid: "sts-uid" },
     managed: true,
+    updateEntry: false,
     target: { statefulSet: "kafka", ordinal: Number(name.split("-").pop()) },
     ...changes,
   };
@@ -106,6 +114,9 @@ function summarize(actions: ReturnType<typeof planReconcile>): string[] {
         return `not-owned ${a.service.name}`;
       case "invalid":
         return `invalid`;
+      case "not-allowed":
+      case "not-approved":
+        return `${a.kind}: ${a.problems.join("; ")}`;
     }
   });
 }
@@ -184,6 +195,76 @@ const planCases: {
 
 describe("planReconcile", () => {
   it.each(planCases)("$name", ({ sts, services, want }) => {
-    expect(summarize(planReconcile("kafka", sts, services, defaultConfig.policy))).toEqual(want);
+    expect(summarize(planReconcile("kafka", sts, services, defaultConfig.policy, SCOPE))).toEqual(
+      want,
+    );
   });
 });
+
+describe("the configuration's controller limits", () => {
+  const plan = (sts: JsonObject, limits: Partial<ControllerLimits>, labels = null): string[] =>
+    summarize(
+      planReconcile("kafka", sts, [observed("kafka-0")], defaultConfig.policy, {
+        limits: { ...DEFAULT_CONTROLLER_LIMITS, ...limits },
+        namespaceLabels: labels,
+      }),
+    );
+
+  it("refuses more Services than maxServicesPerStatefulSet and keeps what exists", () => {
+    expect(plan(withUid(kafka({ replicas: 65 })), {})).toEqual([
+      "not-allowed: 65 replicas would need 65 Services; at most 64 per StatefulSet (controller.maxServicesPerStatefulSet)",
+    ]);
+    expect(plan(withUid(kafka({ replicas: 3 })), { maxServicesPerStatefulSet: 2 })).toEqual([
+      "not-allowed: 3 replicas would need 3 Services; at most 2 per StatefulSet (controller.maxServicesPerStatefulSet)",
+    ]);
+  });
+
+  it("refuses namespaces, types and copied annotation keys the configuration does not allow", () => {
+    const sts = withUid(
+      kafka({
+        replicas: 1,
+        annotations: {
+          "stsguard.io/expose": "LoadBalancer",
+          "stsguard.io/expose-service-annotations":
+            "service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing\nexample.com/a: b",
+        },
+      }),
+    );
+    expect(
+      plan(sts, {
+        namespaces: ["team-*"],
+        serviceTypes: ["NodePort"],
+        serviceAnnotations: ["example.com/*"],
+      }),
+    ).toEqual([
+      "not-allowed: namespace streaming is not one the controller may write in (controller.namespaces); " +
+        "Service type LoadBalancer is not allowed (controller.serviceTypes: NodePort); " +
+        "annotation service.beta.kubernetes.io/aws-load-balancer-scheme may not be copied onto Services (controller.serviceAnnotations allows example.com/*)",
+    ]);
+    expect(plan(sts, { serviceAnnotations: ["*"], namespaceSelector: sel })).toEqual([
+      "not-allowed: namespace streaming does not match controller.namespaceSelector (its labels could not be read)",
+    ]);
+  });
+
+  it("exposes only ports the pod template declares", () => {
+    const sts = withUid(
+      kafka({
+        replicas: 1,
+        annotations: {
+          "stsguard.io/expose": "LoadBalancer",
+          "stsguard.io/expose-ports": "9092,22",
+        },
+      }),
+    );
+    expect(plan(sts, {})).toEqual(["invalid"]);
+    const desired = buildDesiredServices(sts, defaultConfig.policy, SCOPE);
+    expect(desired).toEqual({
+      kind: "invalid",
+      problems: [
+        "annotation stsguard.io/expose-ports: port 22 is not a container port of the pod template (only declared ports may be exposed)",
+      ],
+    });
+  });
+});
+
+const sel = { matchLabels: { exposure: "allowed" }, matchExpressions: [] };

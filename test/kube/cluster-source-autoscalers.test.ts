@@ -1,25 +1,15 @@
 /**
- * HorizontalPodAutoscalers in the cluster source: only those of StatefulSets are kept, and a
- * StatefulSet is answered joined with the HPA that scales it, from the caches or live. The local
- * list/watch server is used for what a real API server cannot be made to do on demand: a watch
- * that lags (stalled) while the objects change, and an HPA list that fails while the StatefulSet
- * read succeeds. test/e2e/autoscale.e2e.test.ts proves the same against kube-apiserver 1.26.
+ * HorizontalPodAutoscalers in the cluster source, for what a real API server cannot be made to do
+ * on demand. Why a test API server: a watch that lags (stalled) while an HPA changes, so the cache
+ * and a live list disagree; and an HPA list that fails while the StatefulSet read succeeds. The
+ * normal behaviour — only HPAs of StatefulSets kept, each joined to the StatefulSet it scales,
+ * read live, followed by watch events — is proven against kube-apiserver 1.26 in
+ * test/e2e/webhook-caches.e2e.test.ts, and the webhook on it in test/e2e/autoscale.e2e.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import type { AutoscalerSummary, StatefulSetLookup } from "../../src/policy/index.js";
 import { anHpa } from "../helpers/objects.js";
-import { waitFor } from "../helpers/wait-for.js";
 import { seedDemo, startHarness, startServer, startSource, type Harness } from "./harness.js";
-
-const webHpa: AutoscalerSummary = {
-  kind: "HorizontalPodAutoscaler",
-  namespace: "demo",
-  name: "web",
-  statefulSet: "web",
-  minReplicas: 2,
-  maxReplicas: 6,
-  hpaName: null,
-};
 
 function autoscalerOf(lookup: StatefulSetLookup): AutoscalerSummary | null | undefined {
   return lookup.status === "found" ? (lookup.statefulSet.autoscaler ?? null) : undefined;
@@ -37,47 +27,7 @@ async function withHpas(): Promise<Harness> {
   return startSource(server);
 }
 
-describe("cluster source: HorizontalPodAutoscalers", () => {
-  it("keeps only HPAs of StatefulSets and joins them to the StatefulSet they scale", async () => {
-    const h = await withHpas();
-    expect(h.source.readHealth()).toMatchObject({ autoscalers: 1, autoscalersFresh: true });
-    expect(h.source.lookupCached("demo", "web")).toEqual({
-      status: "found",
-      statefulSet: expect.objectContaining({ name: "web", replicas: 3, autoscaler: webHpa }),
-    });
-    // StatefulSet web in namespace other has no HPA; db has none either.
-    expect(autoscalerOf(await h.source.lookup("other", "web"))).toBeNull();
-    expect(autoscalerOf(await h.source.lookup("demo", "db"))).toBeNull();
-    expect(await h.source.autoscalers("demo")).toEqual([webHpa]);
-    expect(h.source.readSnapshot()?.statefulSets.find((s) => s.name === "web")).toMatchObject({
-      namespace: "demo",
-      autoscaler: webHpa,
-    });
-    expect(h.server.readRequests()).toEqual([]);
-  });
-
-  it("follows HPA watch events: a raised maxReplicas, then a retarget to a Deployment", async () => {
-    const h = await withHpas();
-    h.server.apply("horizontalpodautoscalers", anHpa({ min: 2, max: 9 }));
-    await waitFor(
-      "the raised maxReplicas",
-      () =>
-        autoscalerOf(h.source.lookupCached("demo", "web") ?? { status: "not-found" })
-          ?.maxReplicas === 9,
-      3_000,
-    );
-    h.server.apply(
-      "horizontalpodautoscalers",
-      anHpa({ target: { apiVersion: "apps/v1", kind: "Deployment", name: "web" } }),
-    );
-    await waitFor(
-      "the HPA dropped from the cache",
-      () => h.source.readHealth().autoscalers === 0,
-      3_000,
-    );
-    expect(autoscalerOf(await h.source.lookup("demo", "web"))).toBeNull();
-  });
-
+describe("cluster source: HorizontalPodAutoscalers, when the watch lags or the list fails", () => {
   it("reads the HPAs live with the StatefulSet, and live alone when only their cache lags", async () => {
     const h = await withHpas();
     // The watch stalls (still within the freshness window) while maxReplicas is raised.

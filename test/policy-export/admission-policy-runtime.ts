@@ -9,13 +9,21 @@
  *   OpenAPI schema tests show later versions always carry them);
  * - an ApplyConfiguration mutation is merged into the object (maps merge, scalars replace).
  *
+ * It is restricted to what Kubernetes 1.26's API server runs (./cel-subset.ts): before an
+ * expression runs, every function it calls must be in the subset for its place (verdicts: standard
+ * CEL only; messages and mutations: also `find`, `substring`, `join`), else it throws what the API
+ * server answers, `no such overload`. cel-js itself knows more (`lastIndexOf`, and `in` on
+ * strings, which throws here too), so without this it would accept what the API server rejects. `find`, which
+ * cel-js lacks, is Kubernetes' regex library function: the first match, or ''.
+ *
  * cel-js has no typed object construction (`Object{...}`), which Kubernetes gives mutation
  * expressions; `toMapLiteral` rewrites it into the equivalent map literal. cel-js also treats
  * plain JS objects with a `constructor` key as foreign types, so maps are passed as `Map`s, and
  * it drops the keys `__proto__`, `constructor` and `prototype` from map literals (a guard in its
  * operators.js); those three strings are renamed on the way in and back on the way out.
  */
-import { parse } from "@marcbachmann/cel-js";
+import { Environment } from "@marcbachmann/cel-js";
+import { VALUE_FUNCTIONS, VERDICT_FUNCTIONS, notInSubset } from "./cel-subset.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -83,13 +91,53 @@ export function toMapLiteral(expression: string): string {
     .replace(/\bObject(?:\.\w+)*\{(\w+):/g, "{'$1':");
 }
 
-const compiled = new Map<string, ReturnType<typeof parse>>();
+const environment = new Environment({ unlistedVariablesAreDyn: true })
+  .registerFunction(
+    "string.find(string): string",
+    (text: string, pattern: string) => new RegExp(pattern, "u").exec(text)?.[0] ?? "",
+  )
+  // CEL's `in` takes a list or a map; cel-js also takes a string (a substring test).
+  .registerOperator("string in string", () => {
+    throw new Error("no such overload: in(string, string)");
+  });
 
-function run(expression: string, request: Request): unknown {
-  let program = compiled.get(expression);
+type Program = ReturnType<typeof environment.parse>;
+/** Where an expression stands: a verdict, or a value (message, mutation). */
+export type Place = "verdict" | "value";
+
+/** Every function an expression calls (macros included), from cel-js's AST. */
+export function calledFunctions(expression: string): Set<string> {
+  const names = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      node.forEach(visit);
+      return;
+    }
+    if (typeof node !== "object" || node === null) return;
+    const { op, args } = node as { op?: unknown; args?: unknown };
+    if ((op === "call" || op === "rcall") && Array.isArray(args) && typeof args[0] === "string") {
+      names.add(args[0]);
+    }
+    visit(args);
+  };
+  visit(environment.parse(toMapLiteral(expression)).ast);
+  return names;
+}
+
+const compiled = new Map<string, Program>();
+
+function run(expression: string, request: Request, place: Place): unknown {
+  const key = `${place}:${expression}`;
+  let program = compiled.get(key);
   if (!program) {
-    program = parse(expression.replace(/'(__proto__|constructor|prototype)'/g, `'${ALIAS}$1'`));
-    compiled.set(expression, program);
+    const allowed = place === "verdict" ? VERDICT_FUNCTIONS : VALUE_FUNCTIONS;
+    for (const name of calledFunctions(expression)) {
+      if (!allowed.has(name)) throw new Error(notInSubset(name));
+    }
+    program = environment.parse(
+      toMapLiteral(expression).replace(/'(__proto__|constructor|prototype)'/g, `'${ALIAS}$1'`),
+    );
+    compiled.set(key, program);
   }
   return program({
     object: toCel(request.object),
@@ -98,9 +146,14 @@ function run(expression: string, request: Request): unknown {
   });
 }
 
+/** One expression's value as JSON, as the API server's CEL should compute it. */
+export function evaluateCel(expression: string, request: Request, place: Place): Json {
+  return fromCel(run(expression, request, place));
+}
+
 function matches(policy: PolicyObject, request: Request): boolean {
   const conditions = (policy.spec["matchConditions"] ?? []) as { expression: string }[];
-  return conditions.every((c) => run(c.expression, request) === true);
+  return conditions.every((c) => run(c.expression, request, "verdict") === true);
 }
 
 /** Runs the validating policies with their bindings' actions. */
@@ -118,11 +171,13 @@ export function validate(objects: readonly PolicyObject[], request: Request): Ve
       messageExpression?: string;
       message?: string;
     }[]) {
-      const ok = run(v.expression, request);
+      const ok = run(v.expression, request, "verdict");
       if (typeof ok !== "boolean") throw new Error(`${policy.metadata.name}: not a bool`);
       if (ok) continue;
       const text =
-        v.messageExpression === undefined ? v.message : fromCel(run(v.messageExpression, request));
+        v.messageExpression === undefined
+          ? v.message
+          : fromCel(run(v.messageExpression, request, "value"));
       if (typeof text !== "string")
         throw new Error(`${policy.metadata.name}: message not a string`);
       if (actions.includes("Deny")) denied.push(text);
@@ -165,7 +220,7 @@ export function mutate(objects: readonly PolicyObject[], request: Request): Json
     if (!matches(policy, current)) continue;
     for (const m of policy.spec["mutations"] as { applyConfiguration: { expression: string } }[]) {
       const applied = fromCel(
-        run(toMapLiteral(m.applyConfiguration.expression), { ...request, object }),
+        run(m.applyConfiguration.expression, { ...request, object }, "value"),
       );
       object = merge(object, applied);
     }

@@ -7,6 +7,10 @@
  *
  * Kubernetes 1.26's v1alpha1 can only deny, with static messages: there the CEL must deny exactly
  * when the engine finds an error, with a message for the same rule, and warnings are absent.
+ *
+ * The CEL runs in JavaScript, held to the functions Kubernetes 1.26's API server runs
+ * (./cel-subset.ts); test/e2e/policy-differential.e2e.test.ts has the real API server judge
+ * generated Services against the engine the same way.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

@@ -245,3 +245,13 @@ matchConditions:
     expression: "request.resource.resource != 'services' || (has(object.spec) && has(object.spec.selector) && 'statefulset.kubernetes.io/pod-name' in object.spec.selector)"
 {{- end -}}
 {{- end -}}
+
+{{/* The controller's own ServiceAccount: it alone may write Services. */}}
+{{- define "stsguard.controllerServiceAccountName" -}}
+{{- printf "%s-controller" (include "stsguard.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The Secret holding the key that approves expose annotations (webhook) and checks them (controller). */}}
+{{- define "stsguard.approvalKeySecretName" -}}
+{{- printf "%s-approval-key" (include "stsguard.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}

@@ -11,7 +11,7 @@ import {
 } from "../../policy-reports/build.js";
 import { EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { preparePolicy } from "../policy-options.js";
-import { renderProblems } from "../reports/text.js";
+import { pluralize, renderProblems } from "../reports/text.js";
 import { OUTPUT_FORMATS, render, toExitCode, type OutputFormat } from "./check.js";
 
 interface AuditFlags {
@@ -118,10 +118,12 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
     io.stdout.write(await render(flags.output, result.report, problems, setup.config.policy, io));
     if (flags.output !== "github") io.stderr.write(renderProblems(problems));
     const namespaces = new Set(result.objects.map((o) => o.namespace)).size;
+    const { statefulSets, perPodServices } = result.counts;
     io.stderr.write(
-      `stsguard audit: judged ${result.counts.statefulSets + result.counts.perPodServices} objects ` +
-        `(${result.counts.statefulSets} StatefulSets, ${result.counts.perPodServices} per-pod Services) ` +
-        `in ${namespaces} namespaces, read in ${objects.pages} pages from ${transport.server}\n`,
+      `stsguard audit: judged ${pluralize(statefulSets + perPodServices, "object")} ` +
+        `(${pluralize(statefulSets, "StatefulSet")}, ${pluralize(perPodServices, "per-pod Service")}) ` +
+        `in ${pluralize(namespaces, "namespace")}, read in ${pluralize(objects.pages, "page")} ` +
+        `from ${transport.server}\n`,
     );
     let code = toExitCode(result.report, problems, flags.strict === true);
     if (flags.policyReports === true) {

@@ -98,6 +98,13 @@ const SERVE_OPTIONS = [
     help: "namespace of the controller's Lease (default: POD_NAMESPACE, the pod's namespace, or default)",
   },
   {
+    key: "approvalKeyFile",
+    flags: "--approval-key-file <file>",
+    env: "STSGUARD_APPROVAL_KEY_FILE",
+    fallback: undefined,
+    help: "key that approves expose annotations at admission (StatefulSets, /mutate) and that the controller checks them with",
+  },
+  {
     key: "bodyBudget",
     flags: "--body-budget <bytes>",
     env: "STSGUARD_BODY_BUDGET",
@@ -301,6 +308,7 @@ function resolveSettings(
     },
     controller,
     leaderElectionNamespace: text("leaderElectionNamespace"),
+    approvalKeyFile: text("approvalKeyFile"),
     bodyBudgetBytes: bodyBudget.value === undefined ? undefined : parseBytes(bodyBudget),
     bodyBudgetWaitMs: parseMilliseconds(bodyBudgetWait),
   };
@@ -365,7 +373,7 @@ function parseMilliseconds({ value, where }: { value: string | undefined; where:
   return ms;
 }
 
-function parsePort(value: string, where: string): number {
+export function parsePort(value: string, where: string): number {
   const port = /^\d{1,5}$/.test(value.trim()) ? Number(value) : Number.NaN;
   if (!Number.isInteger(port) || port > 65535) {
     throw new ConfigError(
@@ -379,7 +387,7 @@ function parsePort(value: string, where: string): number {
  * Resolves on the first SIGTERM or SIGINT, then lets go of both, so a second Ctrl-C during a
  * slow drain stops the process at once (Node's default action).
  */
-function waitForStopSignal(): { stopRequested: Promise<string>; dispose: () => void } {
+export function waitForStopSignal(): { stopRequested: Promise<string>; dispose: () => void } {
   let dispose = (): void => undefined;
   const stopRequested = new Promise<string>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
