@@ -102,12 +102,14 @@ exemptions:
       const snapshot = h.source.readSnapshot();
       if (!snapshot) throw new Error("the source has not synced");
       const config = parseConfig(
-        `namespaces:
+        `labelsMayLowerIn: ["ns-*"]
+namespaces:
   - selector: {matchLabels: {tier: sandbox}}
     mode: "off"
 exemptions:
   - name: data-team
     reason: "PLAT-2"
+    namespaces: ["ns-*"]
     namespaceSelector: {matchLabels: {team: data}}
     rules: [ordinal-out-of-range]
 `,

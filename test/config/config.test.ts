@@ -101,7 +101,14 @@ describe("parseConfig", () => {
       },
       onLookupFailure: "deny",
       kubeVersion: null,
-      guardrails: { mode: "enforce", namespaces: [], namespaceModeLabel: false, exemptions: [] },
+      guardrails: {
+        mode: "enforce",
+        namespaces: [],
+        labelsMayLowerIn: [],
+        optOutLabel: null,
+        namespaceModeLabel: false,
+        exemptions: [],
+      },
     });
     expect(Object.keys(defaultConfig.policy.severities).sort()).toEqual([...RULE_IDS].sort());
     expect(DEFAULT_KUBE_VERSION).toEqual({ major: 1, minor: 36 });

@@ -14,6 +14,7 @@ import { renderKubeconfig } from "../helpers/kubeconfig.js";
 
 const CONFIG = `
 mode: enforce
+labelsMayLowerIn: [demo]
 namespaces:
   - selector: {matchLabels: {env: sandbox}}
     mode: warn

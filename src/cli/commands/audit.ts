@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { judgeCluster, type AuditResult } from "../../audit/judge.js";
 import { UsageError } from "../../errors.js";
-import type { GuardrailsConfig } from "../../guardrails/index.js";
+import { usesNamespaceLabels } from "../../guardrails/index.js";
 import type { InputProblem } from "../../manifests/read.js";
 import {
   REPORT_APIS,
@@ -146,15 +146,6 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
   } finally {
     await cluster.close();
   }
-}
-
-/** Whether any namespace rule or exemption matches on a Namespace's labels. */
-function usesNamespaceLabels(guardrails: GuardrailsConfig): boolean {
-  return (
-    guardrails.namespaceModeLabel ||
-    guardrails.namespaces.some((rule) => rule.selector !== null) ||
-    guardrails.exemptions.some((exemption) => exemption.namespaceSelector !== null)
-  );
 }
 
 /** Exemptions that match on the requesting user or groups cannot be judged here: say which. */
