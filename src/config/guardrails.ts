@@ -58,8 +58,12 @@ const EXEMPTION_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 /** Reads the guardrail keys of a parsed configuration document; errors name the file and key. */
 export function parseGuardrails(doc: JsonMap, sourceName: string): GuardrailsConfig {
   const at = (field: string): string => `${sourceName}: ${field}`;
+  // Unlike the lists of a rule or an exemption, an empty list is the natural default here (the
+  // chart renders it): no namespace.
   const labelsMayLowerIn =
-    optionalStringList(doc["labelsMayLowerIn"], at("labelsMayLowerIn")) ?? [];
+    Array.isArray(doc["labelsMayLowerIn"]) && doc["labelsMayLowerIn"].length === 0
+      ? []
+      : (optionalStringList(doc["labelsMayLowerIn"], at("labelsMayLowerIn")) ?? []);
   const optOutLabel = parseOptOutLabel(doc["optOutLabel"], at("optOutLabel"));
   const namespaceModeLabel = optionalBoolean(
     doc["namespaceModeLabel"],

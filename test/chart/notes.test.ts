@@ -49,15 +49,26 @@ describe("NOTES.txt", () => {
     const notes = renderNotes();
     expect(notes).toContain(`installed as ${FULLNAME} in namespace ${NAMESPACE}`);
     expect(notes).toContain("failurePolicy: mutate=Fail validate=Fail, timeout 5s");
-    expect(notes).toContain(
-      `never called for: namespaces ${NAMESPACE}, kube-system, and namespaces labelled stsguard.io/admission=disabled`,
-    );
+    expect(notes).toContain(`never called for: namespaces ${NAMESPACE}, kube-system\n`);
     expect(notes).toContain(`helm test ${RELEASE} -n ${NAMESPACE}`);
-    expect(notes).toContain("kubectl label namespace <name> stsguard.io/admission=disabled");
+    // No opt-out label by default: no namespace label lowers anything.
+    expect(notes).not.toContain("kubectl label namespace");
     expect(notes).toContain(
       `kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration ${FULLNAME}`,
     );
     expect(notes).toContain("issued and renewed by cert-manager");
+  });
+
+  it("names the opt-out label and the only namespaces where it counts", () => {
+    const notes = renderNotes({
+      config: {
+        labelsMayLowerIn: ["sandbox-*", "legacy-kafka"],
+        optOutLabel: { key: "stsguard.io/admission", value: "disabled" },
+      },
+    });
+    expect(notes).toContain(
+      "Exempt a namespace (only one of sandbox-*, legacy-kafka; the label does nothing elsewhere):\n  kubectl label namespace <name> stsguard.io/admission=disabled",
+    );
   });
 
   it("follows the values: helm certificates, Ignore, no opt-out label", () => {
@@ -65,7 +76,7 @@ describe("NOTES.txt", () => {
       certificates: { mode: "helm" },
       webhook: {
         failurePolicy: { mutate: "Ignore", validate: "Ignore" },
-        namespaceSelector: { optOutLabel: { key: "" }, excludedNamespaces: ["monitoring"] },
+        namespaceSelector: { excludedNamespaces: ["monitoring"] },
       },
     });
     expect(notes).toContain(`never called for: namespaces ${NAMESPACE}, kube-system, monitoring\n`);

@@ -149,7 +149,11 @@ describe("guardrail settings", () => {
       "namespaceModeLabel: true",
       "stsguard.yaml: namespaceModeLabel: the mode label applies only in the namespaces labelsMayLowerIn lists",
     ],
-    ["labelsMayLowerIn: []", "stsguard.yaml: labelsMayLowerIn: an empty list matches nothing"],
+    [
+      "labelsMayLowerIn: []\nnamespaceModeLabel: true",
+      "stsguard.yaml: namespaceModeLabel: the mode label applies only in the namespaces labelsMayLowerIn lists",
+    ],
+    ["labelsMayLowerIn: ['']", "stsguard.yaml: labelsMayLowerIn[0]: must be a non-empty string"],
     ["labelsMayLowerIn: sandbox", "stsguard.yaml: labelsMayLowerIn: must be a list of strings"],
     [
       "labelsMayLowerIn: [a]\noptOutLabel: stsguard.io/admission=disabled",
