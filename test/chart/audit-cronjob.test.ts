@@ -1,10 +1,12 @@
 /** The audit CronJob: off by default; its own ServiceAccount; writes only the report resources. */
 import { describe, expect, it } from "vitest";
+import { REPORT_NAME } from "../../src/policy-reports/build.js";
 import { FULLNAME, findByKind, renderChart } from "./helm.js";
 
 interface PolicyRule {
   readonly apiGroups: string[];
   readonly resources: string[];
+  readonly resourceNames?: string[];
   readonly verbs: string[];
 }
 
@@ -64,10 +66,14 @@ describe("audit CronJob", () => {
       const rules = role?.rules ?? [];
       const writing = rules.filter((r) => r.verbs.some((v) => WRITE_VERBS.includes(v)));
       expect(writing).toEqual([
+        // Neither can be limited by name: a list names no object, a create's name is unknown.
+        { apiGroups: [row.group], resources: [row.resource], verbs: ["list", "create"] },
+        // Only the report audit writes in each namespace (its name, from the writer itself).
         {
           apiGroups: [row.group],
           resources: [row.resource],
-          verbs: ["get", "list", "create", "update", "delete"],
+          resourceNames: [REPORT_NAME],
+          verbs: ["get", "update", "delete"],
         },
       ]);
       const reading = rules.filter((r) => !writing.includes(r));
