@@ -22,6 +22,8 @@ export interface ServeOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Wait for /readyz before resolving (default true). */
   readonly waitReady?: boolean;
+  /** The HTTPS port, when it must be known before serve starts (default: a free one). */
+  readonly port?: number;
 }
 
 export interface ServeProcess {
@@ -84,7 +86,7 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
   const certs = path.join(work, "certs");
   const made = await runCli(["certs", "--out", certs]);
   if (made.code !== 0) throw new Error(`stsguard certs failed: ${made.stderr}`);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const metricsPort = await freePort();
   const configFile = options.config === undefined ? null : path.join(work, "config.yaml");
   const writeConfig = (config: string | object): void => {
