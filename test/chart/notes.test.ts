@@ -71,6 +71,22 @@ describe("NOTES.txt", () => {
     );
   });
 
+  it.each([
+    { port: 443, name: `${FULLNAME}.${NAMESPACE}.svc` },
+    { port: 8443, name: `${FULLNAME}.${NAMESPACE}.svc:8443` },
+  ])(
+    "with client certificates on service port $port, names the kubeconfig entry the API server needs",
+    ({ port, name }) => {
+      const notes = renderNotes({
+        service: { port },
+        webhook: { clientAuth: { enabled: true, caSecret: "apiserver-webhook-ca" } },
+      });
+      expect(notes).toContain(
+        `Client certificates: required (Secret apiserver-webhook-ca). The API server's\n  AdmissionConfiguration kubeconfig needs a user entry named ${name}\n`,
+      );
+    },
+  );
+
   it("follows the values: helm certificates, Ignore, no opt-out label", () => {
     const notes = renderNotes({
       certificates: { mode: "helm" },

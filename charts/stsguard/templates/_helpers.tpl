@@ -114,6 +114,11 @@ unknown keys and wrong types; this covers what depends on more than one value.
 {{- fail "config.optOutLabel and config.namespaceModeLabel apply only in the namespaces that config.labelsMayLowerIn lists (names or globs), and it is empty: list the namespaces whose owners may lower their own enforcement, or unset them (the server would refuse this configuration)" -}}
 {{- end -}}
 {{- end -}}
+{{- with .Values.webhook.clientAuth -}}
+{{- if and .enabled (not .caSecret) -}}
+{{- fail "webhook.clientAuth.enabled needs webhook.clientAuth.caSecret: name a Secret in the release namespace holding the PEM CA that signs the API server's webhook client certificate (docs/security.md)" -}}
+{{- end -}}
+{{- end -}}
 {{- with .Values.podDisruptionBudget -}}
 {{- if and .enabled (not (kindIs "invalid" .minAvailable)) (not (kindIs "invalid" .maxUnavailable)) -}}
 {{- fail "podDisruptionBudget: set only one of minAvailable and maxUnavailable (set the other to null)" -}}
@@ -159,6 +164,19 @@ is replaced by a new, consistent set.
 {{- $_ := set . "stsguardHelmCertificates" $data -}}
 {{- end -}}
 {{- toYaml (get . "stsguardHelmCertificates") -}}
+{{- end -}}
+
+{{/*
+The name the API server's webhook kubeconfig must give the user entry whose client certificate it
+presents to this webhook: the Service's DNS name, with the port unless it is 443.
+*/}}
+{{- define "stsguard.clientAuthName" -}}
+{{- $host := include "stsguard.serviceHost" . -}}
+{{- if eq (int .Values.service.port) 443 -}}
+{{- $host -}}
+{{- else -}}
+{{- printf "%s:%d" $host (int .Values.service.port) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
