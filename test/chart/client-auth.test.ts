@@ -5,11 +5,18 @@ import { Deployment } from "kubernetes-models/apps/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { Pod } from "kubernetes-models/v1";
 import { describe, expect, it } from "vitest";
-import { FULLNAME, NAMESPACE, findObject, renderChart, tryRenderChart } from "./helm.js";
+import {
+  FULLNAME,
+  NAMESPACE,
+  findObject,
+  renderChart,
+  tryRenderChart,
+  type Values,
+} from "./helm.js";
 
 const ON = { webhook: { clientAuth: { enabled: true, caSecret: "apiserver-webhook-ca" } } };
 
-function container(values: object) {
+function container(values: Values) {
   const spec = findObject(renderChart({ values }), Deployment.is).spec?.template.spec;
   return { spec, container: spec?.containers[0] };
 }

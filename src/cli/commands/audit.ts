@@ -11,6 +11,7 @@ import {
 } from "../../policy-reports/build.js";
 import { EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { preparePolicy } from "../policy-options.js";
+import { toSafeText } from "../reports/safe-text.js";
 import { renderProblems } from "../reports/text.js";
 import { OUTPUT_FORMATS, render, toExitCode, type OutputFormat } from "./check.js";
 
@@ -137,7 +138,7 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
       );
       for (const failure of written.failed) {
         io.stderr.write(
-          `stsguard audit: error: ${resource.kind} ${failure.namespace}/stsguard: ${failure.reason}\n`,
+          `stsguard audit: error: ${resource.kind} ${toSafeText(failure.namespace)}/stsguard: ${toSafeText(failure.reason)}\n`,
         );
       }
       if (written.failed.length > 0) code = EXIT_USAGE;
