@@ -174,6 +174,10 @@ async function listOwnReports(
     let continueToken: string | undefined;
     do {
       const query = {
+        // The name too: RBAC can then limit this list to `resourceNames: [stsguard]` (the API
+        // server authorizes a list that selects one metadata.name as a request for that name),
+        // so the audit ServiceAccount need not read other tools' reports.
+        fieldSelector: `metadata.name=${REPORT_NAME}`,
         labelSelector: `${MANAGED_BY_LABEL}=stsguard`,
         limit: "500",
         continue: continueToken,

@@ -1,7 +1,7 @@
-// Issue 20, item 5 (the audit CronJob): the chart's audit ServiceAccount may update and delete only
-// the reports named `stsguard`. Proven against the real API server's RBAC: `kubectl auth can-i` as
-// the ServiceAccount, a real `stsguard audit --policy-reports` run with its token (create, update,
-// delete of its own reports), and another tool's PolicyReport it can neither change nor delete.
+// Issue 20, item 5 (the audit CronJob): the chart's audit ServiceAccount may get, list, update and
+// delete only the reports named `stsguard`. Proven against the real API server's RBAC: `kubectl
+// auth can-i` as the ServiceAccount, a real `stsguard audit --policy-reports` run with its token (create, update,
+// delete of its own reports), and another tool's PolicyReport it can neither read, change nor delete.
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FULLNAME } from "../chart/helm.js";
@@ -125,7 +125,10 @@ describe("the audit ServiceAccount's rights, as the API server's RBAC answers", 
     { verb: "delete", resource: `${REPORTS}/stsguard`, namespace: "shop", answer: "yes" },
     { verb: "get", resource: `${REPORTS}/stsguard`, namespace: "shop", answer: "yes" },
     { verb: "create", resource: REPORTS, namespace: "shop", answer: "yes" },
-    { verb: "list", resource: REPORTS, namespace: "other", answer: "yes" },
+    // A list that selects metadata.name=stsguard is authorized as that name; any other is not.
+    { verb: "list", resource: `${REPORTS}/stsguard`, namespace: "other", answer: "yes" },
+    { verb: "list", resource: REPORTS, namespace: "other", answer: "no" },
+    { verb: "watch", resource: REPORTS, namespace: "other", answer: "no" },
     { verb: "update", resource: `${REPORTS}/kyverno-polr`, namespace: "other", answer: "no" },
     { verb: "delete", resource: `${REPORTS}/kyverno-polr`, namespace: "other", answer: "no" },
     { verb: "patch", resource: `${REPORTS}/kyverno-polr`, namespace: "other", answer: "no" },
@@ -145,6 +148,20 @@ describe("the audit ServiceAccount's rights, as the API server's RBAC answers", 
     expect(deleted.stderr).toContain(
       `policyreports.wgpolicyk8s.io "kyverno-polr" is forbidden: User "${AS_AUDIT}" cannot delete resource "policyreports" in API group "wgpolicyk8s.io" in the namespace "other"`,
     );
+    const listed = await asAudit(["get", REPORTS, "-n", "other"]);
+    expect(listed.stderr).toContain(
+      `User "${AS_AUDIT}" cannot list resource "policyreports" in API group "wgpolicyk8s.io" in the namespace "other"`,
+    );
+    const listedByName = await asAudit([
+      "get",
+      REPORTS,
+      "-A",
+      "--field-selector",
+      "metadata.name=stsguard",
+      "-o",
+      "name",
+    ]);
+    expect(listedByName.code).toBe(0);
     const patched = await asAudit([
       "label",
       REPORTS,
