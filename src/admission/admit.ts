@@ -3,6 +3,7 @@ import { LookupError } from "../errors.js";
 import {
   decide,
   namespaceMode,
+  usesNamespaceLabels,
   type GuardrailDecision,
   type GuardrailSubject,
   type Mode,
@@ -156,20 +157,10 @@ function toGuard(
  * knows them), undefined when only a read of the namespace source can tell.
  */
 function namespaceLabelsInMemory(namespace: string, deps: AdmitDeps): NamespaceLabels | undefined {
-  if (!deps.namespaces || !needsNamespaceLabels(deps.config)) return null;
+  if (!deps.namespaces || !usesNamespaceLabels(deps.config.guardrails)) return null;
   const cached = deps.namespaces.lookupCached(namespace);
   if (cached === null) return undefined;
   return cached.status === "found" ? cached.namespace.labels : null;
-}
-
-/** Only rules and exemptions that select by label (or the mode label) need a lookup. */
-function needsNamespaceLabels(config: StsguardConfig): boolean {
-  const { guardrails } = config;
-  return (
-    guardrails.namespaceModeLabel ||
-    guardrails.namespaces.some((rule) => rule.selector !== null) ||
-    guardrails.exemptions.some((exemption) => exemption.namespaceSelector !== null)
-  );
 }
 
 /**

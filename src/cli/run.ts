@@ -9,6 +9,7 @@ import { fixCommand } from "./commands/fix.js";
 import { generateCommand } from "./commands/generate.js";
 import { serveCommand } from "./commands/serve.js";
 import { EXIT_OK, EXIT_USAGE, type CliIo } from "./io.js";
+import { toSafeLines } from "./reports/safe-text.js";
 
 /** Runs the CLI and returns its exit code. Only src/cli.ts turns that into the process's exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -44,12 +45,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       // --help and --version end with exit code 0 through this path too.
       return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
+    // Messages quote paths, names and values from the input.
     if (error instanceof UsageError) {
-      io.stderr.write(`stsguard: ${error.message}\n`);
+      io.stderr.write(`stsguard: ${toSafeLines(error.message)}\n`);
       return EXIT_USAGE;
     }
     if (error instanceof StsguardError) {
-      io.stderr.write(`stsguard: ${error.message}\n`);
+      io.stderr.write(`stsguard: ${toSafeLines(error.message)}\n`);
       return EXIT_USAGE;
     }
     io.stderr.write(

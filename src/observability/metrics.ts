@@ -45,6 +45,8 @@ export interface WebhookMetrics {
   setActiveConfig(hash: string, exemptions: readonly Exemption[]): void;
   /** A connection closed on arrival because the server's connection cap was reached. */
   observeDroppedConnection(): void;
+  /** A connection closed before its first request: headers too late, or a failed TLS handshake. */
+  observeCutConnection(reason: "first-request-timeout" | "tls-handshake-failed"): void;
   /** A log line dropped because too much was already waiting for stdout (a stalled reader). */
   observeDroppedLogLine(): void;
   /** The serving certificate's notAfter, in seconds since the epoch, whenever one is installed. */
@@ -112,6 +114,16 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
   const droppedConnections = new Counter({
     name: "stsguard_connections_dropped_total",
     help: "Connections closed on arrival because the connection cap (--max-connections) was reached.",
+    registers: [registry],
+  });
+  const cutConnections = new Counter({
+    name: "stsguard_connections_cut_total",
+    help:
+      "Connections closed before their first request, by reason: first-request-timeout (no " +
+      "complete request headers within --headers-timeout of the TCP accept, TLS handshake " +
+      "included) or tls-handshake-failed (with --client-ca also a missing or untrusted client " +
+      "certificate).",
+    labelNames: ["reason"] as const,
     registers: [registry],
   });
   const droppedLogLines = new Counter({
@@ -265,6 +277,9 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     },
     observeDroppedConnection(): void {
       droppedConnections.inc();
+    },
+    observeCutConnection(reason): void {
+      cutConnections.inc({ reason });
     },
     observeDroppedLogLine(): void {
       droppedLogLines.inc();

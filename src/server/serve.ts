@@ -41,6 +41,8 @@ export interface ServeSettings {
   readonly metricsPort: number | null;
   readonly tlsCertFile: string | undefined;
   readonly tlsKeyFile: string | undefined;
+  /** `--client-ca`: admission callers must present a client certificate this CA signed. */
+  readonly clientCaFile?: string | undefined;
   readonly manifestsDir: string | undefined;
   readonly kubeconfig: string | undefined;
   readonly context: string | undefined;
@@ -193,7 +195,7 @@ export async function runServe(
       limits: settings.limits,
     });
     environment.stderr.write(
-      describeStart(running, tls.devCaFile, environment.cwd, opened.statefulSets, config),
+      describeStart(running, tls, environment.cwd, opened.statefulSets, config),
     );
     // The start-up lines go out now, not with the first batch of admission lines.
     stdout?.flush();
@@ -406,9 +408,17 @@ async function selectTls(
   logger: Logger,
 ): Promise<{ source: TlsSource; devCaFile: string | null }> {
   const { tlsCertFile, tlsKeyFile } = settings;
+  const clientCa =
+    settings.clientCaFile === undefined
+      ? {}
+      : { clientCaFile: resolve(cwd, settings.clientCaFile) };
   if (tlsCertFile !== undefined && tlsKeyFile !== undefined) {
     return {
-      source: { certFile: resolve(cwd, tlsCertFile), keyFile: resolve(cwd, tlsKeyFile) },
+      source: {
+        certFile: resolve(cwd, tlsCertFile),
+        keyFile: resolve(cwd, tlsKeyFile),
+        ...clientCa,
+      },
       devCaFile: null,
     };
   }
@@ -433,14 +443,14 @@ async function selectTls(
     "no --tls-cert/--tls-key: serving development certificates (localhost, 127.0.0.1)",
   );
   return {
-    source: { certFile: dev.certFile, keyFile: dev.keyFile },
+    source: { certFile: dev.certFile, keyFile: dev.keyFile, ...clientCa },
     devCaFile: dev.caCertFile,
   };
 }
 
 function describeStart(
   running: RunningServer,
-  devCaFile: string | null,
+  { source, devCaFile }: { source: TlsSource; devCaFile: string | null },
   cwd: string,
   statefulSets: readonly StatefulSetSummary[],
   config: StsguardConfig,
@@ -450,6 +460,11 @@ function describeStart(
     `stsguard webhook: ${running.url}  (POST /mutate, POST /validate, GET /healthz, GET /readyz)`,
   ];
   if (running.metricsUrl !== null) lines.push(`metrics:          ${running.metricsUrl}`);
+  if ("clientCaFile" in source && source.clientCaFile !== undefined) {
+    lines.push(
+      `client certificates: required on ${running.url}, signed by ${source.clientCaFile} (--client-ca); curl needs --cert and --key`,
+    );
+  }
   if (devCaFile !== null) {
     const target = toDemoTarget(statefulSets[0]);
     const caFile = relative(cwd, devCaFile) || devCaFile;

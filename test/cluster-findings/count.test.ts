@@ -119,7 +119,8 @@ exemptions:
     };
     const labelsOf = (name: string): Readonly<Record<string, string>> | null => labels[name] ?? {};
     const config = parseConfig(
-      `namespaces:
+      `labelsMayLowerIn: ["ns-*"]
+namespaces:
   - selector: {matchLabels: {tier: sandbox}}
     mode: "off"
 exemptions:

@@ -103,7 +103,14 @@ describe("parseConfig", () => {
       },
       onLookupFailure: "deny",
       kubeVersion: null,
-      guardrails: { mode: "enforce", namespaces: [], namespaceModeLabel: false, exemptions: [] },
+      guardrails: {
+        mode: "enforce",
+        namespaces: [],
+        labelsMayLowerIn: [],
+        optOutLabel: null,
+        namespaceModeLabel: false,
+        exemptions: [],
+      },
       controller: {
         namespaces: ["*"],
         namespaceSelector: null,

@@ -103,7 +103,7 @@ describe("a StatefulSet scale-down that orphans a per-pod Service (orphaned-serv
       source,
       config: config(
         "enforce",
-        `${rules}exemptions: [{name: shrink, reason: OPS-1, statefulSets: [web]}]`,
+        `${rules}exemptions: [{name: shrink, reason: OPS-1, namespaces: [demo], statefulSets: [web]}]`,
       ),
     });
     expect(result.allowed).toBe(true);

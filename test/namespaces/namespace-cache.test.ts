@@ -35,6 +35,8 @@ async function start(): Promise<{ server: FakeApiServer; cache: NamespaceCache }
 const CONFIG = parseConfig(
   `
 mode: enforce
+# Labels may lower the mode anywhere: these tests are about reading them, not about who may.
+labelsMayLowerIn: ["*"]
 namespaces:
   - selector: {matchLabels: {tier: sandbox}}
     mode: monitor

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { judgeCluster, type AuditResult } from "../../audit/judge.js";
 import { UsageError } from "../../errors.js";
-import type { GuardrailsConfig } from "../../guardrails/index.js";
+import { usesNamespaceLabels } from "../../guardrails/index.js";
 import type { InputProblem } from "../../manifests/read.js";
 import {
   REPORT_APIS,
@@ -11,6 +11,7 @@ import {
 } from "../../policy-reports/build.js";
 import { EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { preparePolicy } from "../policy-options.js";
+import { toSafeText } from "../reports/safe-text.js";
 import { pluralize, renderProblems } from "../reports/text.js";
 import { OUTPUT_FORMATS, render, toExitCode, type OutputFormat } from "./check.js";
 
@@ -139,7 +140,7 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
       );
       for (const failure of written.failed) {
         io.stderr.write(
-          `stsguard audit: error: ${resource.kind} ${failure.namespace}/stsguard: ${failure.reason}\n`,
+          `stsguard audit: error: ${resource.kind} ${toSafeText(failure.namespace)}/stsguard: ${toSafeText(failure.reason)}\n`,
         );
       }
       if (written.failed.length > 0) code = EXIT_USAGE;
@@ -148,15 +149,6 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
   } finally {
     await cluster.close();
   }
-}
-
-/** Whether any namespace rule or exemption matches on a Namespace's labels. */
-function usesNamespaceLabels(guardrails: GuardrailsConfig): boolean {
-  return (
-    guardrails.namespaceModeLabel ||
-    guardrails.namespaces.some((rule) => rule.selector !== null) ||
-    guardrails.exemptions.some((exemption) => exemption.namespaceSelector !== null)
-  );
 }
 
 /** Exemptions that match on the requesting user or groups cannot be judged here: say which. */

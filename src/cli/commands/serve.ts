@@ -42,6 +42,13 @@ const SERVE_OPTIONS = [
     help: "its private key (PEM)",
   },
   {
+    key: "clientCa",
+    flags: "--client-ca <file>",
+    env: "STSGUARD_CLIENT_CA",
+    fallback: undefined,
+    help: "require on the HTTPS port a client certificate this CA (PEM) signed, as the API server presents it (docs/security.md); reloaded when it changes; the metrics port stays open",
+  },
+  {
     key: "manifests",
     flags: "--manifests <dir>",
     env: "STSGUARD_MANIFESTS",
@@ -151,7 +158,7 @@ const SERVE_OPTIONS = [
     flags: "--headers-timeout <duration>",
     env: "STSGUARD_HEADERS_TIMEOUT",
     fallback: formatSeconds(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs),
-    help: "answer 408 and close when a request's headers (or a new connection's first request) take longer",
+    help: "answer 408 and close when a request's headers take longer (a new connection's first request: counted from the TCP accept, TLS handshake included)",
   },
   {
     key: "requestTimeout",
@@ -288,6 +295,7 @@ function resolveSettings(
         : parsePort(metricsPort.value ?? "9090", metricsPort.where),
     tlsCertFile: text("tlsCert"),
     tlsKeyFile: text("tlsKey"),
+    clientCaFile: text("clientCa"),
     manifestsDir: manifests,
     kubeconfig: text("kubeconfig"),
     context: text("context"),

@@ -1,5 +1,6 @@
 import type { InputProblem } from "../../manifests/read.js";
 import { isObjectPlace, type CheckReport } from "../check-manifests.js";
+import { toSafeText } from "./safe-text.js";
 import { describeJudged, pluralize } from "./text.js";
 
 /**
@@ -36,9 +37,9 @@ function toCommand(
   message: string,
 ): string {
   const props = Object.entries(properties)
-    .map(([key, value]) => `${key}=${escapeProperty(String(value))}`)
+    .map(([key, value]) => `${key}=${escapeProperty(toSafeText(String(value)))}`)
     .join(",");
-  return `::${command} ${props}::${escapeData(message)}`;
+  return `::${command} ${props}::${escapeData(toSafeText(message))}`;
 }
 
 // https://docs.github.com/actions/reference/workflow-commands-for-github-actions and

@@ -5,6 +5,7 @@ import {
   type CheckSummary,
   type ReportFinding,
 } from "../check-manifests.js";
+import { toSafeText } from "./safe-text.js";
 
 export interface TextOptions {
   /** ANSI colours: only when writing to a terminal. */
@@ -37,7 +38,7 @@ export function renderText(report: CheckReport, options: TextOptions): string {
   }
   const out: string[] = [];
   for (const [file, findings] of byFile) {
-    out.push(paint("underline", file));
+    out.push(paint("underline", toSafeText(file)));
     // audit: the group is the object (`namespace/name`), there is no position within it.
     const positions = findings.map((f) => (isObjectPlace(f) ? "" : `${f.line}:${f.column}`));
     const width = Math.max(...positions.map((p) => p.length));
@@ -48,7 +49,8 @@ export function renderText(report: CheckReport, options: TextOptions): string {
       const fixable = f.fixable ? paint("dim", " (fixable)") : "";
       const position = width > 0 ? `${paint("dim", (positions[i] ?? "").padEnd(width))}  ` : "";
       out.push(
-        `  ${position}${severity}  ` + `${f.rule.padEnd(ruleWidth)}  ${f.message}${fixable}`,
+        `  ${position}${severity}  ` +
+          `${f.rule.padEnd(ruleWidth)}  ${toSafeText(f.message)}${fixable}`,
       );
     });
     out.push("");
@@ -72,8 +74,9 @@ function summarize(report: CheckReport, paint: (style: Style, text: string) => s
 export function renderProblems(problems: readonly InputProblem[]): string {
   return problems
     .map((p) => {
-      const at = p.line === undefined ? p.file : `${p.file}:${p.line}:${p.column ?? 1}`;
-      return `${at}: ${p.severity}: ${p.message}\n`;
+      const file = toSafeText(p.file);
+      const at = p.line === undefined ? file : `${file}:${p.line}:${p.column ?? 1}`;
+      return `${at}: ${p.severity}: ${toSafeText(p.message)}\n`;
     })
     .join("");
 }
