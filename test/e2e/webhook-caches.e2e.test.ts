@@ -378,9 +378,11 @@ describe("cluster source: HorizontalPodAutoscalers", () => {
 });
 
 describe("namespace cache", () => {
+  // The namespaces whose labels the tests below lower the mode with (labelsMayLowerIn).
   const CONFIG = parseConfig(
     `
 mode: enforce
+labelsMayLowerIn: [team-a, payments, short-lived]
 namespaces:
   - selector: {matchLabels: {tier: sandbox}}
     mode: monitor
