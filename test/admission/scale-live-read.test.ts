@@ -4,9 +4,10 @@
  * against its real ordinal range instead of being waved through as "not found".
  *
  * Why a test API server: its watches are stalled on demand, so the cache lags the API server by
- * exactly one event. A scale answered from a cache that has the StatefulSet (no live read), and
- * `kubectl scale` through the real API server, are proven in test/e2e/webhook-caches.e2e.test.ts
- * and test/e2e/webhook-statefulsets.e2e.test.ts.
+ * exactly one event. A scale answered from a cache that has the StatefulSet (no live read of it;
+ * only the HPAs, to confirm an orphaned-service warning), and `kubectl scale` through the real
+ * API server, are proven in test/e2e/webhook-caches.e2e.test.ts and
+ * test/e2e/webhook-statefulsets.e2e.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { admit } from "../../src/admission/admit.js";
