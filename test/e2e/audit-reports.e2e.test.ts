@@ -311,7 +311,7 @@ describe("--report-api openreports (openreports.io/v1alpha1 Report)", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(
       `stsguard audit: judged 10 objects (3 StatefulSets, 7 per-pod Services) in 1 namespace, read in 2 pages from ${api().apiserverUrl}\n` +
-        `stsguard: cannot list /apis/wgpolicyk8s.io/v1alpha2/namespaces/clean/policyreports: the API server answered HTTP 403 Forbidden: policyreports.wgpolicyk8s.io is forbidden: User "system:serviceaccount:${RELEASE_NAMESPACE}:${AUDIT_SERVICE_ACCOUNT}" cannot list resource "policyreports" in API group "wgpolicyk8s.io" in the namespace "clean"; no report was written\n`,
+        `stsguard: cannot list /apis/wgpolicyk8s.io/v1alpha2/namespaces/clean/policyreports: the API server answered HTTP 403 Forbidden: policyreports.wgpolicyk8s.io "stsguard" is forbidden: User "system:serviceaccount:${RELEASE_NAMESPACE}:${AUDIT_SERVICE_ACCOUNT}" cannot list resource "policyreports" in API group "wgpolicyk8s.io" in the namespace "clean"; no report was written\n`,
     );
   });
 });

@@ -273,6 +273,7 @@ describe("namespace cache", () => {
   const CONFIG = parseConfig(
     `
 mode: enforce
+labelsMayLowerIn: ["*"]
 namespaces:
   - selector: {matchLabels: {tier: sandbox}}
     mode: monitor

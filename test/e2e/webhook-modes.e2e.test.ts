@@ -5,9 +5,9 @@
  * API server puts them in userInfo) and by expiry, and a configuration rewritten under a
  * running serve while requests keep flowing.
  *
- * Issue 20 changes which namespace labels may lower enforcement and how exemptions must be
- * scoped; the configuration here keeps to keys that stay: selectors in `namespaces` (set by the
- * platform team), and every exemption scoped by `namespaces`.
+ * Namespace labels lower a mode only where `labelsMayLowerIn` allows it (here: every namespace of
+ * this test cluster; test/e2e/trust-namespace-labels.e2e.test.ts proves the allowlist itself),
+ * and every exemption is scoped by `namespaces`.
  */
 import https from "node:https";
 import { readFileSync } from "node:fs";
@@ -27,6 +27,7 @@ const FAR = "2099-01-01T00:00:00Z";
 
 const CONFIG = {
   mode: "enforce",
+  labelsMayLowerIn: ["*"],
   namespaces: [
     { selector: { matchLabels: { rollout: "warn" } }, mode: "warn" },
     { selector: { matchLabels: { rollout: "monitor" } }, mode: "monitor" },
