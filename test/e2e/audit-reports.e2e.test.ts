@@ -309,8 +309,9 @@ describe("--report-api openreports (openreports.io/v1alpha1 Report)", () => {
   it("the openreports rendering grants no PolicyReport rights: that run fails, exit 2", async () => {
     const run = await runner.audit("--policy-reports", "-n", "clean");
     expect(run.code).toBe(2);
-    // audit lists its reports with the field selector metadata.name=stsguard, which the API
-    // server authorizes as a request for that name: the refusal names it. 3 pages: StatefulSets, HorizontalPodAutoscalers, Services.
+    // 3 pages: StatefulSets, HorizontalPodAutoscalers, Services. audit lists its reports with the
+    // field selector metadata.name=stsguard, which the API server authorizes as a request for
+    // that name: the refusal names it.
     expect(run.stderr).toBe(
       `stsguard audit: judged 10 objects (3 StatefulSets, 7 per-pod Services) in 1 namespace, read in 3 pages from ${api().apiserverUrl}\n` +
         `stsguard: cannot list /apis/wgpolicyk8s.io/v1alpha2/namespaces/clean/policyreports: the API server answered HTTP 403 Forbidden: policyreports.wgpolicyk8s.io "stsguard" is forbidden: User "system:serviceaccount:${RELEASE_NAMESPACE}:${AUDIT_SERVICE_ACCOUNT}" cannot list resource "policyreports" in API group "wgpolicyk8s.io" in the namespace "clean"; no report was written\n`,

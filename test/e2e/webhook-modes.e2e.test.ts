@@ -5,9 +5,9 @@
  * API server puts them in userInfo) and by expiry, and a configuration rewritten under a
  * running serve while requests keep flowing.
  *
- * Labels lower enforcement only in the namespaces `labelsMayLowerIn` lists (issue 20): the
- * three whose labels choose a milder mode are listed; every exemption is scoped by `namespaces`.
- * That a label outside the list lowers nothing is proven in trust-namespace-labels.e2e.test.ts.
+ * Namespace labels lower a mode only where `labelsMayLowerIn` allows it (here: every namespace of
+ * this test cluster; test/e2e/trust-namespace-labels.e2e.test.ts proves the allowlist itself),
+ * and every exemption is scoped by `namespaces`.
  */
 import https from "node:https";
 import { readFileSync } from "node:fs";
@@ -27,7 +27,7 @@ const FAR = "2099-01-01T00:00:00Z";
 
 const CONFIG = {
   mode: "enforce",
-  labelsMayLowerIn: ["warned", "monitored", "skipped"],
+  labelsMayLowerIn: ["*"],
   namespaces: [
     { selector: { matchLabels: { rollout: "warn" } }, mode: "warn" },
     { selector: { matchLabels: { rollout: "monitor" } }, mode: "monitor" },
