@@ -1,10 +1,12 @@
 /**
  * The per-pod Service controller inside `stsguard serve --controller`. Every replica campaigns for
- * the Lease; the leader alone lists and watches StatefulSets and Services and writes. Each change
- * (and a periodic resync) queues the StatefulSet it concerns; a reconcile plans from the caches
- * (plan.ts) and carries the plan out with server-side apply and uid-guarded deletes, recording an
- * Event on the StatefulSet for every create, delete and problem. API failures are retried per
- * StatefulSet with capped exponential backoff; conflicts and bad annotations wait for a change.
+ * the Lease; the leader alone lists and watches StatefulSets, Services and the
+ * HorizontalPodAutoscalers of StatefulSets, and writes. Each change (and a periodic resync) queues
+ * the StatefulSet it concerns (an HPA's: the one it scales, and the one it scaled before); a
+ * reconcile plans from the caches (plan.ts) and carries the plan out with server-side apply and
+ * uid-guarded deletes, recording an Event on the StatefulSet for every create, delete and
+ * problem. API failures are retried per StatefulSet with capped exponential backoff; conflicts
+ * and bad annotations wait for a change.
  */
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
@@ -19,10 +21,10 @@ import {
   type BackoffOptions,
 } from "../kube/backoff.js";
 import { createKubeTransport, type KubeConfig } from "../kube/client.js";
-import { CLUSTER_SOURCE_DEFAULTS } from "../kube/cluster-source.js";
+import { AUTOSCALER_CACHE, CLUSTER_SOURCE_DEFAULTS } from "../kube/cluster-source.js";
 import { createReflector, type Reflector } from "../kube/reflector.js";
 import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from "../config/controller.js";
-import type { PolicyConfig } from "../policy/index.js";
+import type { AutoscalerSummary, PolicyConfig } from "../policy/index.js";
 import { readMap, readString, type JsonMap } from "../policy/raw-object.js";
 import { createControllerApi, type ControllerApi } from "./api.js";
 import type { ApplyConfiguration } from "./desired-services.js";
@@ -215,6 +217,26 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
     },
   });
 
+  // The HPAs of StatefulSets as last seen, so that a retarget or delete also queues the one an
+  // HPA scaled before.
+  const autoscalersSeen = new Map<string, AutoscalerSummary>();
+  const autoscalers: Reflector<AutoscalerSummary> = createReflector<AutoscalerSummary>({
+    ...shared,
+    ...AUTOSCALER_CACHE,
+    onChange: ({ namespace, name }) => {
+      const id = `${namespace}/${name}`;
+      const before = autoscalersSeen.get(id);
+      const after = autoscalers.get(namespace, name);
+      if (after) autoscalersSeen.set(id, after);
+      else autoscalersSeen.delete(id);
+      // The HPA controller writes its status every sync period; that changes no range.
+      if (before && after && isSameScaling(before, after)) return;
+      for (const statefulSet of new Set([before?.statefulSet, after?.statefulSet])) {
+        if (statefulSet !== undefined) enqueue(`${namespace}/${statefulSet}`);
+      }
+    },
+  });
+
   const onServiceChange = ({ namespace, name }: ObjectKey): void => {
     const id = `${namespace}/${name}`;
     const service = services.get(namespace, name);
@@ -252,6 +274,7 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
     const actions = planReconcile(name, statefulSet, observed, policy, {
       limits: options.limits?.() ?? DEFAULT_CONTROLLER_LIMITS,
       namespaceLabels: options.namespaceLabels?.(namespace) ?? null,
+      autoscalers: autoscalers.listNamespace(namespace),
       approval: approvalKey
         ? (object) => checkApproval(approvalKey, object, policy.labelPrefix)
         : null,
@@ -330,7 +353,7 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
       case "apply":
         return apply(action.service, action.existing, record);
       case "delete":
-        return remove(action.service, action.reason, record);
+        return remove(action, record);
     }
   };
 
@@ -516,9 +539,8 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
   };
 
   const remove = async (
-    service: ObservedService,
-    reason: "scaled-down" | "not-exposed" | "statefulset-replaced",
-    record: (type: "Normal" | "Warning", reason: string, message: string) => void,
+    { service, reason, why }: Extract<PlannedAction, { kind: "delete" }>,
+    record: Record,
   ): Promise<boolean> => {
     const id = `${service.namespace}/${service.name}`;
     const result = await api.deleteService(service.namespace, service.name, service.uid, signal);
@@ -528,11 +550,7 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
         applied.delete(service.uid);
         metrics?.recordWrite("deleted");
         logger.info({ service: id, reason }, "deleted per-pod Service");
-        record(
-          "Normal",
-          "ServiceDeleted",
-          `Deleted per-pod Service ${service.name}: ${DELETE_REASONS[reason]}`,
-        );
+        record("Normal", "ServiceDeleted", `Deleted per-pod Service ${service.name}: ${why}`);
         return true;
       case "gone":
         logger.debug({ service: id, message: result.message }, "Service already gone or replaced");
@@ -626,14 +644,23 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
         termController.abort();
         statefulSets.stop();
         services.stop();
+        autoscalers.stop();
       };
       leadership.addEventListener("abort", stop, { once: true });
       if (leadership.aborted) stop();
-      const caches = Promise.all([statefulSets.run(), services.run()]);
-      await Promise.race([Promise.all([statefulSets.synced, services.synced]), caches]);
+      const caches = Promise.all([statefulSets.run(), services.run(), autoscalers.run()]);
+      // No reconcile before the HPAs are known: it would delete the Services they keep.
+      await Promise.race([
+        Promise.all([statefulSets.synced, services.synced, autoscalers.synced]),
+        caches,
+      ]);
       if (!signal.aborted)
         logger.info(
-          { statefulSets: statefulSets.count(), services: services.count() },
+          {
+            statefulSets: statefulSets.count(),
+            services: services.count(),
+            autoscalers: autoscalers.count(),
+          },
           "controller caches synced",
         );
       await Promise.all([work(), resync(), caches]);
@@ -643,11 +670,14 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
   };
 }
 
-const DELETE_REASONS = {
-  "scaled-down": "its pod's ordinal is no longer in the StatefulSet's ordinal range",
-  "not-exposed": "the StatefulSet no longer asks for per-pod Services (expose annotation removed)",
-  "statefulset-replaced": "it belonged to an earlier StatefulSet of the same name",
-} as const;
+/** Same target and counts: what the Services kept for a StatefulSet depend on. */
+function isSameScaling(a: AutoscalerSummary, b: AutoscalerSummary): boolean {
+  return (
+    a.statefulSet === b.statefulSet &&
+    a.minReplicas === b.minReplicas &&
+    a.maxReplicas === b.maxReplicas
+  );
+}
 
 function uidOf(object: unknown): string | undefined {
   return readString(readMap(object, "metadata"), "uid");

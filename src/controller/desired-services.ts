@@ -12,6 +12,7 @@ import {
   readContainerPorts,
 } from "../manifests/per-pod-services.js";
 import { summarizeStatefulSet, type PolicyConfig } from "../policy/index.js";
+import type { AutoscalerSummary } from "../policy/types.js";
 import { readMap, readString } from "../policy/raw-object.js";
 import { approvalAnnotationKey, type ApprovalCheck } from "./approval.js";
 import { exposeAnnotationKeys, readExposeDecision, type ExposeRequest } from "./expose.js";
@@ -24,7 +25,13 @@ export type ApplyConfiguration = Record<string, unknown>;
 
 export type DesiredServices =
   | { readonly kind: "off" }
-  | { readonly kind: "services"; readonly services: readonly ApplyConfiguration[] }
+  | {
+      readonly kind: "services";
+      /** One per pod: every ordinal in `[start, start + replicas)`. */
+      readonly services: readonly ApplyConfiguration[];
+      /** For the `keptOrdinals` asked for: Services kept beyond the pods (plan.ts). */
+      readonly kept: readonly ApplyConfiguration[];
+    }
   | { readonly kind: "invalid"; readonly problems: readonly string[] }
   /** Asks for more than the configuration's `controller:` limits allow: nothing is written. */
   | { readonly kind: "not-allowed"; readonly problems: readonly string[] }
@@ -38,16 +45,25 @@ export interface ControllerScope {
   readonly namespaceLabels: Readonly<Record<string, string>> | null;
   /** Checks the approval of the expose annotations; null: not checked. */
   readonly approval?: ((statefulSet: unknown) => ApprovalCheck) | null;
+  /**
+   * The namespace's HorizontalPodAutoscalers of StatefulSets (any target): the one that scales
+   * this StatefulSet widens the ordinals whose Services are kept (plan.ts). Absent: none.
+   */
+  readonly autoscalers?: readonly AutoscalerSummary[];
 }
 
 /**
  * What the StatefulSet's annotations ask for; `statefulSet` is a raw apps/v1 StatefulSet. The
  * limits are checked before any Service is built: `replicas: 1000000` costs a comparison.
+ * `keptOrdinals` are ordinals beyond the pods whose Services the controller keeps (those of pods
+ * an autoscaler scaled in): built too, so they follow the annotations like the others. They are
+ * ordinals of Services that exist, so they cost no more than the cache already holds.
  */
 export function buildDesiredServices(
   statefulSet: unknown,
   policy: PolicyConfig,
   scope: ControllerScope,
+  keptOrdinals: readonly number[] = [],
 ): DesiredServices {
   const decision = readExposeDecision(statefulSet, policy.labelPrefix);
   if (decision.kind !== "on") return decision;
@@ -83,20 +99,28 @@ export function buildDesiredServices(
   }
   const problems = exceededLimits(statefulSet, namespace, request, scope);
   if (problems.length > 0) return { kind: "not-allowed", problems };
+  const options = {
+    type: request.type,
+    ports: request.ports,
+    policy,
+    defaultNamespace: namespace,
+    portsFrom: `annotation ${exposeAnnotationKeys(policy.labelPrefix).ports}`,
+  };
   let generated: Record<string, unknown>[] | null;
+  let generatedKept: Record<string, unknown>[] | null;
   try {
-    generated = generatePerPodServices(statefulSet, {
-      type: request.type,
-      ports: request.ports,
-      policy,
-      defaultNamespace: namespace,
-      portsFrom: `annotation ${exposeAnnotationKeys(policy.labelPrefix).ports}`,
-    });
+    generated = generatePerPodServices(statefulSet, options);
+    generatedKept =
+      keptOrdinals.length > 0
+        ? generatePerPodServices(statefulSet, { ...options, ordinals: keptOrdinals })
+        : [];
   } catch (error: unknown) {
     if (error instanceof GenerateError) return { kind: "invalid", problems: [error.message] };
     throw error;
   }
-  if (!generated) return { kind: "invalid", problems: ["not an apps/v1 StatefulSet"] };
+  if (!generated || !generatedKept) {
+    return { kind: "invalid", problems: ["not an apps/v1 StatefulSet"] };
+  }
   const ownerReference = {
     apiVersion: "apps/v1",
     kind: "StatefulSet",
@@ -105,10 +129,10 @@ export function buildDesiredServices(
     controller: true,
     blockOwnerDeletion: true,
   };
-  const services = generated.map((service) => {
+  const hasAnnotations = Object.keys(request.serviceAnnotations).length > 0;
+  const toApplyConfiguration = (service: Record<string, unknown>): ApplyConfiguration => {
     const serviceMetadata = readMap(service, "metadata") ?? {};
     const labels = readMap(serviceMetadata, "labels") ?? {};
-    const hasAnnotations = Object.keys(request.serviceAnnotations).length > 0;
     return {
       ...service,
       metadata: {
@@ -119,8 +143,12 @@ export function buildDesiredServices(
         ownerReferences: [{ ...ownerReference }],
       },
     };
-  });
-  return { kind: "services", services };
+  };
+  return {
+    kind: "services",
+    services: generated.map(toApplyConfiguration),
+    kept: generatedKept.map(toApplyConfiguration),
+  };
 }
 
 /** Port numbers in expose-ports that no container of the pod template declares. */

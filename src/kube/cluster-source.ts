@@ -39,7 +39,13 @@ import {
   type KubeConfig,
   type KubeTransport,
 } from "./client.js";
-import { createReflector, type Clock, type Reflector, type ReflectorMetrics } from "./reflector.js";
+import {
+  createReflector,
+  type Clock,
+  type Reflector,
+  type ReflectorMetrics,
+  type ReflectorOptions,
+} from "./reflector.js";
 
 export type { Clock, ReflectorMetrics, WatchRestartReason } from "./reflector.js";
 
@@ -148,6 +154,21 @@ const SERVICE_TYPE: TypeMeta = { apiVersion: "v1", kind: "Service" };
 const HPA_TYPE: TypeMeta = { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler" };
 const HPA_PATH = "/apis/autoscaling/v2";
 
+/**
+ * What a cache of HorizontalPodAutoscalers lists, watches and keeps: only HPAs of StatefulSets
+ * (summarizeAutoscaler drops the rest), so a cluster's many Deployment HPAs cost it nothing. The
+ * webhook's cache and the controller's share it.
+ */
+export const AUTOSCALER_CACHE: Pick<
+  ReflectorOptions<AutoscalerSummary>,
+  "resource" | "path" | "typeMeta" | "summarize"
+> = Object.freeze({
+  resource: "horizontalpodautoscalers",
+  path: `${HPA_PATH}/horizontalpodautoscalers`,
+  typeMeta: HPA_TYPE,
+  summarize: summarizeAutoscaler,
+});
+
 export function createClusterSource(options: ClusterSourceOptions): ClusterSource {
   const settings = { ...CLUSTER_SOURCE_DEFAULTS, ...definedOnly(options) };
   checkSettings(settings);
@@ -183,15 +204,7 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
     typeMeta: SERVICE_TYPE,
     summarize: summarizeCachedService,
   });
-  // Only HPAs of StatefulSets are kept (summarizeAutoscaler drops the rest): a cluster's many
-  // Deployment HPAs cost the cache nothing.
-  const autoscalers = createReflector<AutoscalerSummary>({
-    ...shared,
-    resource: "horizontalpodautoscalers",
-    path: `${HPA_PATH}/horizontalpodautoscalers`,
-    typeMeta: HPA_TYPE,
-    summarize: summarizeAutoscaler,
-  });
+  const autoscalers = createReflector<AutoscalerSummary>({ ...shared, ...AUTOSCALER_CACHE });
   const caches = [statefulSets, services, autoscalers];
   const allSynced = (): boolean => caches.every((cache) => cache.isSynced());
   const live: LiveReader = {

@@ -18,6 +18,12 @@ export interface GenerateOptions {
   readonly defaultNamespace: string;
   /** Where `ports` came from, for messages: `--port` (the default) or an annotation. */
   readonly portsFrom?: string;
+  /**
+   * The ordinals to build Services for, in this order; default every ordinal of the StatefulSet,
+   * `[start, start + replicas)`. The controller adds those of Services it keeps for pods an
+   * autoscaler scaled in.
+   */
+  readonly ordinals?: readonly number[];
 }
 
 export interface ContainerPort {
@@ -60,7 +66,7 @@ export function generatePerPodServices(
   );
   const explicitNamespace = readString(readMap(statefulSet, "metadata"), "namespace");
   const services: Record<string, unknown>[] = [];
-  for (let ordinal = sts.start; ordinal < sts.start + sts.replicas; ordinal++) {
+  for (const ordinal of options.ordinals ?? ordinalsOf(sts)) {
     const target = { statefulSet: sts.name, ordinal };
     const podName = `${sts.name}-${ordinal}`;
     services.push({
@@ -80,6 +86,13 @@ export function generatePerPodServices(
     });
   }
   return services;
+}
+
+function* ordinalsOf(sts: {
+  readonly start: number;
+  readonly replicas: number;
+}): Generator<number, void, undefined> {
+  for (let ordinal = sts.start; ordinal < sts.start + sts.replicas; ordinal++) yield ordinal;
 }
 
 export function readContainerPorts(statefulSet: unknown): ContainerPort[] {

@@ -91,6 +91,7 @@ describe("chart with controller.enabled", () => {
       "/services: create,delete,get,list,patch,watch",
       "apps/statefulsets/finalizers: update",
       "apps/statefulsets: get,list,watch",
+      "autoscaling/horizontalpodautoscalers: list,watch",
     ]);
     const binding = findObjects(objects, ClusterRoleBinding.is).find(
       (b) => b.roleRef.name === `${FULLNAME}-controller`,
