@@ -11,9 +11,10 @@ import {
 } from "../../policy-reports/build.js";
 import { EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { preparePolicy } from "../policy-options.js";
+import { OUTPUT_FORMATS, render, type OutputFormat } from "../reports/render.js";
 import { toSafeText } from "../reports/safe-text.js";
 import { pluralize, renderProblems } from "../reports/text.js";
-import { OUTPUT_FORMATS, render, toExitCode, type OutputFormat } from "./check.js";
+import { toExitCode } from "./check.js";
 
 interface AuditFlags {
   readonly namespace: string[];
