@@ -39,12 +39,12 @@ async function runCheck(paths: readonly string[], flags: CheckFlags, io: CliIo):
     const read = await readManifestObjects(paths, {
       cwd: io.cwd,
       stdin: io.stdin,
-      defaultNamespace: flags.namespace,
+      defaultNamespace: setup.namespace,
     });
     const report = await checkManifests(read.documents, {
       config: setup.config.policy,
-      defaultNamespace: flags.namespace,
-      resolver: createStatefulSetResolver(read.documents, flags.namespace, setup.cluster?.source),
+      defaultNamespace: setup.namespace,
+      resolver: createStatefulSetResolver(read.documents, setup.namespace, setup.cluster?.source),
       guardrails: setup.config,
       now: new Date(),
     });
