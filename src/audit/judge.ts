@@ -27,7 +27,7 @@ import {
   type StatefulSetSummary,
 } from "../policy/index.js";
 import { readMap, readString } from "../policy/raw-object.js";
-import type { CheckReport, CheckedObject, ReportFinding } from "../cli/check-manifests.js";
+import type { CheckReport, CheckedObject, ReportFinding } from "../report/model.js";
 import type { ClusterObjects } from "./read-cluster.js";
 
 /** Rules judged on a per-pod Service, and on a StatefulSet (a pass is reported for each). */

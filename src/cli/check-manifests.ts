@@ -18,74 +18,13 @@ import {
   readPodNameSelector,
   summarizeStatefulSet,
   type Finding,
-  type FindingSeverity,
   type PolicyConfig,
-  type RuleId,
   type ServiceLookup,
   type StatefulSetLookup,
 } from "../policy/index.js";
 import { readMap } from "../policy/raw-object.js";
+import type { CheckReport, CheckedObject, ReportFinding } from "../report/model.js";
 import type { StatefulSetResolver } from "./statefulset-resolver.js";
-
-/**
- * One finding placed in a file; the `--output json` shape (docs/cli-output.md). `audit` places
- * findings at an object instead: `file` is `namespace/name` and `line` is 0 (see isObjectPlace).
- */
-export interface ReportFinding {
-  readonly rule: RuleId;
-  readonly severity: FindingSeverity;
-  readonly kind: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-  readonly message: string;
-  readonly fixable: boolean;
-}
-
-/** An object that was checked (a per-pod Service, or a StatefulSet with findings): a JUnit test case. */
-export interface CheckedObject {
-  readonly kind: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-  readonly findings: readonly ReportFinding[];
-}
-
-/** A finding or object of `audit`: placed at `namespace/name` (its `file`), not in a file. */
-export function isObjectPlace(place: { readonly line: number }): boolean {
-  return place.line === 0;
-}
-
-/** `file:line:column`, or `namespace/name` for `audit`. */
-export function formatPlace(place: {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-}): string {
-  return isObjectPlace(place) ? place.file : `${place.file}:${place.line}:${place.column}`;
-}
-
-export interface CheckSummary {
-  readonly objects: number;
-  readonly perPodServices: number;
-  /** StatefulSets judged (orphaned-service, governing-service, removed-api-version). */
-  readonly statefulSets: number;
-  readonly errors: number;
-  readonly warnings: number;
-}
-
-export interface CheckReport {
-  readonly summary: CheckSummary;
-  /** In input order: file by file, then by line and column. */
-  readonly findings: readonly ReportFinding[];
-  readonly checked: readonly CheckedObject[];
-  /** Lookups that could not be answered (the cluster was unreachable). */
-  readonly problems: readonly InputProblem[];
-}
 
 export interface CheckOptions {
   readonly config: PolicyConfig;

@@ -11,13 +11,23 @@ import { serveCommand } from "./commands/serve.js";
 import { EXIT_OK, EXIT_USAGE, type CliIo } from "./io.js";
 import { toSafeLines } from "./reports/safe-text.js";
 
-/** Runs the CLI and returns its exit code. Only src/cli.ts turns that into the process's exit code. */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+/** How the CLI was invoked, for usage and help: `stsguard`, or `kubectl stsguard` as a plugin. */
+export type ProgramName = "stsguard" | "kubectl stsguard";
+
+/**
+ * Runs the CLI and returns its exit code. Only the bins (src/cli.ts, src/kubectl-stsguard.ts)
+ * turn that into the process's exit code.
+ */
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo,
+  programName: ProgramName = "stsguard",
+): Promise<number> {
   let exitCode = EXIT_OK;
   const setExitCode = (code: number): void => {
     exitCode = Math.max(exitCode, code);
   };
-  const program = new Command("stsguard")
+  const program = new Command(programName)
     .description("Keeps per-pod StatefulSet Services safe: admission webhook and CI checker.")
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -59,4 +69,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     );
     return EXIT_USAGE;
   }
+}
+
+/** The process's own streams, directory and environment, for the bins. */
+export function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    cwd: process.cwd(),
+    env: process.env,
+  };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
-import type { CheckReport } from "../../src/cli/check-manifests.js";
+import type { CheckReport } from "../../src/report/model.js";
 import { escapeData, escapeProperty } from "../../src/cli/reports/github.js";
 import { escapeXmlAttribute, renderJunit } from "../../src/cli/reports/junit.js";
 import { runCli } from "../../src/cli/run.js";

@@ -11,12 +11,14 @@ import {
 } from "../../policy-reports/build.js";
 import { EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { preparePolicy } from "../policy-options.js";
+import { OUTPUT_FORMATS, render, type OutputFormat } from "../reports/render.js";
 import { toSafeText } from "../reports/safe-text.js";
 import { pluralize, renderProblems } from "../reports/text.js";
-import { OUTPUT_FORMATS, render, toExitCode, type OutputFormat } from "./check.js";
+import { toExitCode } from "./check.js";
 
 interface AuditFlags {
   readonly namespace: string[];
+  readonly allNamespaces?: boolean;
   readonly output: OutputFormat;
   readonly strict?: boolean;
   readonly config?: string;
@@ -36,14 +38,22 @@ export function auditCommand(io: CliIo, setExitCode: SetExitCode): Command {
         "--policy-reports.\n" +
         "Exit status: 0 clean, 1 errors (or warnings with --strict), 2 usage, connection or write errors.",
     )
-    .option(
-      "-n, --namespace <name>",
-      "audit this namespace only (repeatable; default: all namespaces)",
-      (value: string, previous: string[]) => {
-        if (value === "") throw new InvalidArgumentError("must not be empty");
-        return [...previous, value];
-      },
-      [],
+    .addOption(
+      new Option(
+        "-n, --namespace <name>",
+        "audit this namespace only (repeatable: every namespace named is audited)",
+      )
+        .argParser((value: string, previous: string[]) => {
+          if (value === "") throw new InvalidArgumentError("must not be empty");
+          return [...previous, value];
+        })
+        .default([], "all namespaces"),
+    )
+    .addOption(
+      new Option("-A, --all-namespaces", "audit every namespace (the default, as kubectl's -A)")
+        // kubectl get lets -A override -n silently; here the scope decides which policy
+        // reports are written and deleted, so asking for both is a mistake said out loud.
+        .conflicts("namespace"),
     )
     .addOption(
       new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("text"),

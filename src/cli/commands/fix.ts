@@ -48,7 +48,7 @@ export async function runFix(
   }
   const setup = await preparePolicy(flags, io);
   try {
-    const read = await readManifestFiles(paths, { cwd: io.cwd, defaultNamespace: flags.namespace });
+    const read = await readManifestFiles(paths, { cwd: io.cwd, defaultNamespace: setup.namespace });
     const documents = read.files.flatMap((f) => f.parsed.documents);
     const problems: InputProblem[] = [
       ...read.problems,
@@ -69,7 +69,7 @@ export async function runFix(
       read.files.filter((f) => !links.has(f)),
       {
         policy: setup.config.policy,
-        resolver: createStatefulSetResolver(documents, flags.namespace, setup.cluster?.source),
+        resolver: createStatefulSetResolver(documents, setup.namespace, setup.cluster?.source),
       },
     );
     problems.push(...plan.problems);

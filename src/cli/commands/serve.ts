@@ -10,6 +10,7 @@ import {
 import type { ServeSettings } from "../../server/serve.js";
 import { optimizeHotPathSooner } from "../../server/jit-tiering.js";
 import { EXIT_OK, type CliIo, type SetExitCode } from "../io.js";
+import { helpFor } from "../program-name.js";
 
 /** Every serve flag has a matching environment variable; a flag wins over its variable. */
 const SERVE_OPTIONS = [
@@ -217,31 +218,33 @@ export function serveCommand(io: CliIo, setExitCode: SetExitCode): Command {
     const fallback = option.fallback === undefined ? "" : ` (default ${option.fallback})`;
     command.addOption(new Option(option.flags, option.help + fallback));
   }
-  return command.addHelpText("after", HELP_AFTER).action(async (flags: ServeFlags) => {
-    const settings = resolveSettings(flags, io.env);
-    const stop = waitForStopSignal();
-    try {
-      // Loaded on use: the server and its dependencies would slow every other command's start.
-      const { runServe } = await import("../../server/serve.js");
-      await runServe(settings, {
-        cwd: io.cwd,
-        env: io.env,
-        stderr: io.stderr,
-        // No logDestination: the logger's own, which writes to stdout off the request's path and
-        // bounds what waits when the reader stalls (process.stdout would queue without limit).
-        stopRequested: stop.stopRequested,
-        // Once synced, so that start-up's one-off work (the cluster's lists) is not compiled
-        // with TurboFan too: that cost ~4 MiB at ready for no gain. From then on the request
-        // path reaches V8's optimizing compiler within the first requests, not after 10,000+.
-        onSynced: () => {
-          optimizeHotPathSooner();
-        },
-      });
-    } finally {
-      stop.dispose();
-    }
-    setExitCode(EXIT_OK);
-  });
+  return command
+    .addHelpText("after", ({ command }) => helpFor(HELP_AFTER, command))
+    .action(async (flags: ServeFlags) => {
+      const settings = resolveSettings(flags, io.env);
+      const stop = waitForStopSignal();
+      try {
+        // Loaded on use: the server and its dependencies would slow every other command's start.
+        const { runServe } = await import("../../server/serve.js");
+        await runServe(settings, {
+          cwd: io.cwd,
+          env: io.env,
+          stderr: io.stderr,
+          // No logDestination: the logger's own, which writes to stdout off the request's path and
+          // bounds what waits when the reader stalls (process.stdout would queue without limit).
+          stopRequested: stop.stopRequested,
+          // Once synced, so that start-up's one-off work (the cluster's lists) is not compiled
+          // with TurboFan too: that cost ~4 MiB at ready for no gain. From then on the request
+          // path reaches V8's optimizing compiler within the first requests, not after 10,000+.
+          onSynced: () => {
+            optimizeHotPathSooner();
+          },
+        });
+      } finally {
+        stop.dispose();
+      }
+      setExitCode(EXIT_OK);
+    });
 }
 
 /** Flags, then environment variables, then defaults; errors name the flag or variable. */

@@ -1,5 +1,5 @@
 import type { InputProblem } from "../../manifests/read.js";
-import { isObjectPlace, type CheckReport } from "../check-manifests.js";
+import { isObjectPlace, type CheckReport } from "../../report/model.js";
 import { toSafeText } from "./safe-text.js";
 import { describeJudged, pluralize } from "./text.js";
 

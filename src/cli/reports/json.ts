@@ -1,4 +1,4 @@
-import { isObjectPlace, type CheckReport, type ReportFinding } from "../check-manifests.js";
+import { isObjectPlace, type CheckReport, type ReportFinding } from "../../report/model.js";
 import { toSafeJson } from "./safe-text.js";
 
 /**

@@ -5,7 +5,7 @@ import {
   type CheckReport,
   type CheckedObject,
   type ReportFinding,
-} from "../check-manifests.js";
+} from "../../report/model.js";
 import { toSafeXml } from "./safe-text.js";
 
 /**

@@ -4,7 +4,7 @@ import { pathToFileURL } from "node:url";
 import type { InputProblem } from "../../manifests/read.js";
 import { STDIN_NAME } from "../../manifests/read.js";
 import type { PolicyConfig, RuleId, Severity } from "../../policy/types.js";
-import { isObjectPlace, type CheckReport, type ReportFinding } from "../check-manifests.js";
+import { isObjectPlace, type CheckReport, type ReportFinding } from "../../report/model.js";
 import { RULE_DOCS } from "../rule-docs.js";
 import { PROJECT_URL, RULES_DOC_URL, type ToolInfo } from "../tool-info.js";
 import { toSafeJson } from "./safe-text.js";

@@ -4,7 +4,7 @@ import {
   type CheckReport,
   type CheckSummary,
   type ReportFinding,
-} from "../check-manifests.js";
+} from "../../report/model.js";
 import { toSafeText } from "./safe-text.js";
 
 export interface TextOptions {
