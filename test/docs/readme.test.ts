@@ -29,18 +29,18 @@ describe("README", () => {
   });
 
   it("shows a configuration example that the real parser accepts as written", () => {
-    const section = readme.split("## Configuration")[1] ?? "";
+    const section = readFileSync(path.join(repoRoot, "docs/configuration.md"), "utf8");
     const example = section.split("```yaml\n")[1]?.split("```")[0] ?? "";
-    const config = parseConfig(example, "README.md");
+    const config = parseConfig(example, "docs/configuration.md");
     expect(config.policy.extraLabels).toHaveLength(2);
     expect(config.kubeVersion).toEqual({ major: 1, minor: 29 });
     expect(config.onLookupFailure).toBe("deny");
   });
 
   it("shows a guardrail configuration example that the real parser accepts as written", () => {
-    const section = readme.split("## Configuration")[1] ?? "";
+    const section = readFileSync(path.join(repoRoot, "docs/configuration.md"), "utf8");
     const example = section.split("```yaml\n")[2]?.split("```")[0] ?? "";
-    const config = parseConfig(example, "README.md");
+    const config = parseConfig(example, "docs/configuration.md");
     expect(config.guardrails.namespaces).toHaveLength(2);
     expect(config.guardrails.exemptions.map((e) => e.name)).toEqual(["kafka-migration"]);
     const rollout = readFileSync(path.join(repoRoot, "docs/rollout.md"), "utf8");
