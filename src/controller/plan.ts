@@ -192,7 +192,7 @@ const DELETE_REASONS = {
 /**
  * Why a Service past the range goes, naming the autoscaler that no longer covers its ordinal, or
  * the one that does not scale the StatefulSet from 0 replicas. Without one, the plain reason (the
- * README's example shows it).
+ * worked example in docs/controller.md shows it).
  */
 function describeScaledDown(sts: StatefulSetSummary, service: ObservedService): string {
   const range = possibleOrdinals(sts);

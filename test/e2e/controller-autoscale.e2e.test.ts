@@ -5,7 +5,7 @@
  * pods that exist, keeps those of pods scaled in while the HPA's maxReplicas covers them (the same
  * objects, not recreated), and deletes them, saying why, once it no longer does: maxReplicas
  * lowered, the HPA retargeted or deleted, the StatefulSet at 0 replicas. Without an HPA nothing
- * changes (the README's 3 → 5 → 3 example in controller.e2e.test.ts).
+ * changes (docs/controller.md's 3 → 5 → 3 example in controller.e2e.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {

@@ -1,7 +1,7 @@
 /**
  * The per-pod Service controller against a real kube-apiserver 1.26: `serve --controller` with the
  * chart's RBAC (controller.enabled=true) and the chart's webhooks registered, doing what the
- * README's "Per-pod Service controller" section promises. Each scenario has its own namespace.
+ * manual's page docs/controller.md promises. Each scenario has its own namespace.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -63,7 +63,7 @@ beforeAll(async () => {
     approvalKeyFile,
     podName: "stsguard-controller-e2e-0",
     leaseNamespace: RELEASE_NAMESPACE,
-    // The README's configuration for its example; none may be copied by default.
+    // docs/controller.md's configuration for its example; none may be copied by default.
     config: {
       controller: {
         serviceAnnotations: ["service.beta.kubernetes.io/aws-load-balancer-type", "example.com/*"],
@@ -101,9 +101,9 @@ async function exposed(
   ]);
 }
 
-describe("README: the worked example, as written", () => {
-  const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
-  const section = readme.split("## Per-pod Service controller")[1]?.split("\n## ")[0] ?? "";
+describe("docs/controller.md: the worked example, as written", () => {
+  const page = readFileSync(path.join(repoRoot, "docs/controller.md"), "utf8");
+  const section = page.split("\n## Worked example: ")[1]?.split("\n## ")[0] ?? "";
   const manifestText = section.split("```yaml\n")[1]?.split("```")[0] ?? "";
   const consoleBlock = section.split("```console\n")[1]?.split("```")[0] ?? "";
 
@@ -147,7 +147,7 @@ describe("README: the worked example, as written", () => {
       e.message.startsWith("Deleted per-pod Service kafka-4"),
     );
 
-    // kubectl describe prints the Events the README shows, in that order (Age aside).
+    // kubectl describe prints the Events the page shows, in that order (Age aside).
     const described = await run(steps[4]?.command ?? "");
     const eventLines = (text: string): string[][] =>
       text
