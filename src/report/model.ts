@@ -7,7 +7,7 @@ import type { InputProblem } from "../manifests/read.js";
 import type { FindingSeverity, RuleId } from "../policy/index.js";
 
 /**
- * One finding placed in a file; the `--output json` shape (docs/cli-output.md). `audit` places
+ * One finding placed in a file; the `--output json` shape (docs/rules.md, "JSON output"). `audit` places
  * findings at an object instead: `file` is `namespace/name` and `line` is 0 (see isObjectPlace).
  */
 export interface ReportFinding {

@@ -231,10 +231,10 @@ describe("the action's check step, run as a workflow runs it", () => {
   });
 });
 
-describe("README: the stsguard action", () => {
-  it("shows a workflow whose inputs are all the action's", async () => {
-    const readme = await readFile(path.join(repoRoot, "README.md"), "utf8");
-    const section = /### GitHub Actions: the stsguard action\n([\s\S]*?)\n### /.exec(readme)?.[1];
+describe("docs/ci.md: the stsguard action", () => {
+  it("shows a workflow whose inputs are all the action's, and documents every input", async () => {
+    const page = await readFile(path.join(repoRoot, "docs/ci.md"), "utf8");
+    const section = /\n## GitHub Actions: the stsguard action\n([\s\S]*?)\n## /.exec(page)?.[1];
     const workflow = parse(/```yaml\n([\s\S]*?)```/.exec(section ?? "")?.[1] ?? "") as {
       jobs: Record<string, { steps: { uses?: string; with?: Record<string, string> }[] }>;
     };

@@ -44,7 +44,7 @@ spec:
 /**
  * `stsguard check` without a cluster, and with one that does not answer. Against a live cluster
  * (StatefulSets, per-pod and governing Services resolved there, the version read from it, with
- * exactly the rights the README names) it is proven on a real API server in
+ * exactly the rights docs/ci.md names) it is proven on a real API server in
  * test/e2e/audit.e2e.test.ts.
  */
 describe("stsguard check: offline, and with a cluster that does not answer", () => {

@@ -2,7 +2,7 @@
  * `stsguard audit --policy-reports` against a real 1.26 API server with the published report CRDs
  * installed (test/fixtures/crds), run with the chart's audit CronJob ServiceAccount and RBAC for
  * each report API: reports created, updated in place after the cluster changes, deleted where a
- * namespace has no results left (README, "stsguard audit"), other producers' reports left alone;
+ * namespace has no results left (docs/audit.md), other producers' reports left alone;
  * and, before the CRDs exist, exit 2 with one line and nothing written.
  */
 import path from "node:path";

@@ -248,7 +248,7 @@ interface CheckFinding {
   readonly message: string;
 }
 
-describe("stsguard check --cluster over the same cluster, with exactly the rights the README names", () => {
+describe("stsguard check --cluster over the same cluster, with exactly the rights docs/ci.md names", () => {
   let work: string;
   let kubeconfig: string;
   const check = (...args: string[]): Promise<CommandResult> =>
