@@ -231,7 +231,7 @@ describe("the action's check step, run as a workflow runs it", () => {
   });
 });
 
-describe("docs/ci.md: the stsguard action", () => {
+describe("docs/ci.md and the README: the stsguard action", () => {
   it("shows a workflow whose inputs are all the action's, and documents every input", async () => {
     const page = await readFile(path.join(repoRoot, "docs/ci.md"), "utf8");
     const section = /\n## GitHub Actions: the stsguard action\n([\s\S]*?)\n## /.exec(page)?.[1];
@@ -245,5 +245,17 @@ describe("docs/ci.md: the stsguard action", () => {
       .flatMap((match) => [match[1], match[2]])
       .filter(Boolean);
     expect(documented.sort()).toEqual(Object.keys(action.inputs).sort());
+  });
+
+  it("shows on the README's front page a step that uses the action with its own inputs only", async () => {
+    const readme = await readFile(path.join(repoRoot, "README.md"), "utf8");
+    const section = /\n## Use in CI\n([\s\S]*?)\n## /.exec(readme)?.[1];
+    const steps = parse(/```yaml\n([\s\S]*?)```/.exec(section ?? "")?.[1] ?? "") as {
+      steps: { uses?: string; with?: Record<string, string> }[];
+    };
+    const step = steps.steps.find((s) => s.uses?.startsWith("stsguard/"));
+    expect(step?.uses).toMatch(/^stsguard\/stsguard@v\d+\.\d+\.\d+$/);
+    expect(Object.keys(step?.with ?? {})).toEqual(["paths"]);
+    for (const name of Object.keys(step?.with ?? {})) expect(action.inputs).toHaveProperty(name);
   });
 });
