@@ -73,6 +73,14 @@ export async function runCli(
 
 /** The process's own streams, directory and environment, for the bins. */
 export function processIo(): CliIo {
+  // A reader that stops early (`stsguard check … | head`) closes the pipe, and every later write
+  // fails. The command still runs to its end and exits with its status; what nobody reads is
+  // dropped instead of crashing the process with an unhandled EPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+    });
+  }
   return {
     stdout: process.stdout,
     stderr: process.stderr,
