@@ -89,7 +89,7 @@ function checkCheckRun(run, expected) {
 
 /**
  * `check` against a bare `yaml` parse of the same files, as the image runs both: with its
- * NODE_OPTIONS (`docker run ... check` is how the README runs `check` in CI). Node's defaults
+ * NODE_OPTIONS (`docker run ... check` is how docs/deploy.md runs `check` in CI). Node's defaults
  * let V8 grow its young generation with the memory a process keeps (up to 64 MiB semi-spaces on
  * a large machine), which `check`, keeping every object, reaches and a parse that keeps
  * nothing does not; those figures are reported as well, for reference.

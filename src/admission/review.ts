@@ -61,7 +61,22 @@ export function parseReview(body: unknown): AdmissionRequest {
     oldObject: request["oldObject"] ?? null,
     dryRun: request["dryRun"] === true,
     userInfo: readUserInfo(request["userInfo"]),
+    userIdentity: readUserIdentity(request["userInfo"]),
   };
+}
+
+/** userInfo.uid and userInfo.extra (each value a list of strings), for access reviews. */
+function readUserIdentity(value: unknown): NonNullable<AdmissionRequest["userIdentity"]> {
+  const uid = isJsonMap(value) && typeof value["uid"] === "string" ? value["uid"] : "";
+  const extra: Record<string, string[]> = {};
+  const given = isJsonMap(value) ? value["extra"] : undefined;
+  if (isJsonMap(given)) {
+    for (const [key, values] of Object.entries(given)) {
+      if (Array.isArray(values))
+        extra[key] = values.filter((entry): entry is string => typeof entry === "string");
+    }
+  }
+  return { uid, extra };
 }
 
 /**

@@ -43,6 +43,14 @@ export interface AdmissionRequest {
   readonly dryRun: boolean;
   /** Who sent the request (`userInfo`); exemptions may name users and groups. */
   readonly userInfo: RequestUser;
+  /**
+   * The rest of `userInfo` (its uid and extra), which a SubjectAccessReview on the user's behalf
+   * must carry as well; absent when the request had none.
+   */
+  readonly userIdentity?: {
+    readonly uid: string;
+    readonly extra: Readonly<Record<string, readonly string[]>>;
+  };
 }
 
 /** `metav1.Status` in a denial. kubectl prints `Error from server (<reason>): ... <message>`. */

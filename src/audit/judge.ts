@@ -16,6 +16,8 @@ import {
   evaluateService,
   evaluateStatefulSetChange,
   summarizePerPodService,
+  withAutoscaler,
+  type AutoscalerSummary,
   type Finding,
   type PerPodServiceSummary,
   type RuleId,
@@ -25,7 +27,7 @@ import {
   type StatefulSetSummary,
 } from "../policy/index.js";
 import { readMap, readString } from "../policy/raw-object.js";
-import type { CheckReport, CheckedObject, ReportFinding } from "../cli/check-manifests.js";
+import type { CheckReport, CheckedObject, ReportFinding } from "../report/model.js";
 import type { ClusterObjects } from "./read-cluster.js";
 
 /** Rules judged on a per-pod Service, and on a StatefulSet (a pass is reported for each). */
@@ -76,7 +78,16 @@ export function judgeCluster(
   now: Date,
 ): AuditResult {
   const policy = config.policy;
-  const statefulSets = new Map(cluster.statefulSets.map((s) => [`${s.namespace}/${s.name}`, s]));
+  const autoscalersByNamespace = new Map<string, AutoscalerSummary[]>();
+  for (const autoscaler of cluster.autoscalers) {
+    const list = autoscalersByNamespace.get(autoscaler.namespace) ?? [];
+    list.push(autoscaler);
+    autoscalersByNamespace.set(autoscaler.namespace, list);
+  }
+  const joined = cluster.statefulSets.map((sts) =>
+    withAutoscaler(sts, autoscalersByNamespace.get(sts.namespace) ?? []),
+  );
+  const statefulSets = new Map(joined.map((s) => [`${s.namespace}/${s.name}`, s]));
   const services = new Map(cluster.services.map((s) => [`${s.namespace}/${s.name}`, s]));
   const namespacesByServiceName = new Map<string, string[]>();
   for (const service of cluster.services) {
@@ -191,7 +202,7 @@ export function judgeCluster(
       evaluation.findings,
     );
   }
-  for (const sts of cluster.statefulSets) {
+  for (const sts of joined) {
     const own = perPodByStatefulSet.get(`${sts.namespace}/${sts.name}`) ?? [];
     const findings = [
       ...evaluateStatefulSetChange(sts, own, policy),
@@ -221,6 +232,7 @@ export function judgeCluster(
       summary: {
         objects: perPodCount + cluster.statefulSets.length,
         perPodServices: perPodCount,
+        statefulSets: cluster.statefulSets.length,
         errors: findings.filter((f) => f.severity === "error").length,
         warnings: findings.filter((f) => f.severity === "warning").length,
       },

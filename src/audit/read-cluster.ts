@@ -1,7 +1,8 @@
 /**
- * What `stsguard audit` reads of a live cluster: StatefulSets, Services and (only when the
- * configuration matches on namespace labels) Namespaces, in pages of `limit` objects with
- * `continue`, as kubectl does. Read-only: list on those three resources, nothing else.
+ * What `stsguard audit` reads of a live cluster: StatefulSets, Services, HorizontalPodAutoscalers
+ * (they widen a StatefulSet's ordinal range) and (only when the configuration matches on
+ * namespace labels) Namespaces, in pages of `limit` objects with `continue`, as kubectl does.
+ * Read-only: list on those four resources, nothing else.
  */
 import { LookupError } from "../errors.js";
 import {
@@ -13,8 +14,10 @@ import {
 import { describeRequestFailure, type KubeTransport } from "../kube/client.js";
 import {
   readPodNameSelector,
+  summarizeAutoscaler,
   summarizeService,
   summarizeStatefulSet,
+  type AutoscalerSummary,
   type ServiceSummary,
   type StatefulSetSummary,
 } from "../policy/index.js";
@@ -33,7 +36,10 @@ export interface ReadClusterOptions {
 
 /** The cluster as audit judges it: summaries, plus the whole object of each per-pod Service. */
 export interface ClusterObjects {
+  /** As listed: judgeCluster joins each with the autoscaler that scales it. */
   readonly statefulSets: readonly StatefulSetSummary[];
+  /** The HorizontalPodAutoscalers of StatefulSets (those of anything else are not kept). */
+  readonly autoscalers: readonly AutoscalerSummary[];
   /** Every Service (any may be a StatefulSet's governing Service). */
   readonly services: readonly ServiceSummary[];
   /** Per-pod Services as the API server returned them: the Service rules read every field. */
@@ -46,6 +52,7 @@ export interface ClusterObjects {
 
 const STATEFULSET: TypeMeta = { apiVersion: "apps/v1", kind: "StatefulSet" };
 const SERVICE: TypeMeta = { apiVersion: "v1", kind: "Service" };
+const HPA: TypeMeta = { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler" };
 const DEFAULT_PAGE_TIMEOUT_MS = 60_000;
 
 /** Throws LookupError naming the list that failed (RBAC, an expired continue token, a timeout). */
@@ -55,6 +62,7 @@ export async function readClusterObjects(
 ): Promise<ClusterObjects> {
   const scopes = options.namespaces.length > 0 ? [...new Set(options.namespaces)] : [null];
   const statefulSets: StatefulSetSummary[] = [];
+  const autoscalers: AutoscalerSummary[] = [];
   const services: ServiceSummary[] = [];
   const perPodServices: unknown[] = [];
   let pages = 0;
@@ -66,6 +74,10 @@ export async function readClusterObjects(
     await list(`/apis/apps/v1${prefix}/statefulsets`, (item) => {
       const summary = summarizeStatefulSet(withTypeMeta(item, STATEFULSET), namespace ?? "");
       if (summary) statefulSets.push(summary);
+    });
+    await list(`/apis/autoscaling/v2${prefix}/horizontalpodautoscalers`, (item) => {
+      const summary = summarizeAutoscaler(withTypeMeta(item, HPA), namespace ?? "");
+      if (summary) autoscalers.push(summary);
     });
     await list(`/api/v1${prefix}/services`, (item) => {
       const service = withTypeMeta(item, SERVICE);
@@ -87,7 +99,7 @@ export async function readClusterObjects(
     });
     namespaceLabels = labels;
   }
-  return { statefulSets, services, perPodServices, namespaceLabels, pages };
+  return { statefulSets, autoscalers, services, perPodServices, namespaceLabels, pages };
 }
 
 async function listAll(

@@ -14,75 +14,17 @@ import {
   evaluateStatefulSetChange,
   needsGoverningService,
   parsePodTarget,
+  readAutoscaler,
   readPodNameSelector,
   summarizeStatefulSet,
   type Finding,
-  type FindingSeverity,
   type PolicyConfig,
-  type RuleId,
   type ServiceLookup,
   type StatefulSetLookup,
 } from "../policy/index.js";
 import { readMap } from "../policy/raw-object.js";
+import type { CheckReport, CheckedObject, ReportFinding } from "../report/model.js";
 import type { StatefulSetResolver } from "./statefulset-resolver.js";
-
-/**
- * One finding placed in a file; the `--output json` shape (docs/cli-output.md). `audit` places
- * findings at an object instead: `file` is `namespace/name` and `line` is 0 (see isObjectPlace).
- */
-export interface ReportFinding {
-  readonly rule: RuleId;
-  readonly severity: FindingSeverity;
-  readonly kind: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-  readonly message: string;
-  readonly fixable: boolean;
-}
-
-/** An object that was checked (a per-pod Service, or a StatefulSet with findings): a JUnit test case. */
-export interface CheckedObject {
-  readonly kind: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-  readonly findings: readonly ReportFinding[];
-}
-
-/** A finding or object of `audit`: placed at `namespace/name` (its `file`), not in a file. */
-export function isObjectPlace(place: { readonly line: number }): boolean {
-  return place.line === 0;
-}
-
-/** `file:line:column`, or `namespace/name` for `audit`. */
-export function formatPlace(place: {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-}): string {
-  return isObjectPlace(place) ? place.file : `${place.file}:${place.line}:${place.column}`;
-}
-
-export interface CheckSummary {
-  readonly objects: number;
-  readonly perPodServices: number;
-  readonly errors: number;
-  readonly warnings: number;
-}
-
-export interface CheckReport {
-  readonly summary: CheckSummary;
-  /** In input order: file by file, then by line and column. */
-  readonly findings: readonly ReportFinding[];
-  readonly checked: readonly CheckedObject[];
-  /** Lookups that could not be answered (the cluster was unreachable). */
-  readonly problems: readonly InputProblem[];
-}
 
 export interface CheckOptions {
   readonly config: PolicyConfig;
@@ -108,6 +50,7 @@ export async function checkManifests(
   const lookups = await resolveTargets(documents, options.resolver);
   const checked: CheckedObject[] = [];
   const problems: InputProblem[] = [];
+  let statefulSets = 0;
   const namespaces = readNamespaceLabels(documents);
   for (const doc of documents) {
     // `off` namespaces are skipped, as the webhook skips them.
@@ -118,6 +61,8 @@ export async function checkManifests(
       problems.push(...describeUnevaluated(doc, decision));
       return [...decision.reported];
     };
+    const invalid = describeInvalidAutoscaler(doc);
+    if (invalid) problems.push(invalid);
     if (isCoreService(doc)) {
       const result = checkService(doc, lookups, options.config, labels, guard);
       if (!result) continue;
@@ -125,6 +70,7 @@ export async function checkManifests(
       if (result.problem) problems.push(result.problem);
     } else if (doc.kind === "StatefulSet") {
       const result = await checkStatefulSet(doc, options, labels, guard);
+      if (result.judged) statefulSets += 1;
       if (result.checked) checked.push(result.checked);
       problems.push(...result.problems);
     }
@@ -134,6 +80,7 @@ export async function checkManifests(
     summary: {
       objects: documents.length,
       perPodServices: checked.filter((c) => c.kind === "Service").length,
+      statefulSets,
       errors: findings.filter((f) => f.severity === "error").length,
       warnings: findings.filter((f) => f.severity === "warning").length,
     },
@@ -211,6 +158,24 @@ function describeUnevaluated(doc: ManifestObject, decision: GuardrailDecision): 
   return [...rules, ...exemptions];
 }
 
+/**
+ * An HPA (or ScaledObject) of a StatefulSet that the API server (or KEDA) would reject widens
+ * nothing: say so where it is, since a chart's templating (a quoted maxReplicas) is the usual cause
+ * and the findings it leaves would otherwise puzzle.
+ */
+function describeInvalidAutoscaler(doc: ManifestObject): InputProblem | null {
+  const reading = readAutoscaler(doc.object, doc.namespace);
+  if (reading.status !== "invalid") return null;
+  return {
+    file: doc.file,
+    ...doc.locate(reading.path, "value"),
+    severity: "warning",
+    message:
+      `${reading.kind} ${doc.namespace}/${doc.name ?? UNNAMED}: ${reading.reason}, so it is ` +
+      `not valid and does not widen the ordinals of StatefulSet ${reading.statefulSet}`,
+  };
+}
+
 function readTarget(doc: ManifestObject): string | undefined {
   const selector = readPodNameSelector(doc.object);
   return selector ? parsePodTarget(selector.value)?.statefulSet : undefined;
@@ -264,10 +229,11 @@ async function checkStatefulSet(
   options: CheckOptions,
   labels: Labels | null,
   guard: Guard,
-): Promise<{ checked?: CheckedObject; problems: InputProblem[] }> {
-  const sts = summarizeStatefulSet(doc.object, options.defaultNamespace);
-  if (!sts) return { problems: [] };
+): Promise<{ checked?: CheckedObject; problems: InputProblem[]; judged: boolean }> {
+  const summary = summarizeStatefulSet(doc.object, options.defaultNamespace);
+  if (!summary) return { problems: [], judged: false };
   const problems: InputProblem[] = [];
+  let sts = summary;
   const problem = (severity: "error" | "warning", message: string): InputProblem => ({
     file: doc.file,
     ...doc.locate(["metadata", "name"], "value"),
@@ -278,6 +244,7 @@ async function checkStatefulSet(
     ...evaluateStatefulSetApiVersion(doc.object, options.defaultNamespace, options.config).findings,
   ];
   try {
+    sts = await options.resolver.joinAutoscaler(summary);
     const services = await options.resolver.perPodServices(sts.namespace, sts.name);
     findings.push(...evaluateStatefulSetChange(sts, services, options.config));
   } catch (error: unknown) {
@@ -301,7 +268,9 @@ async function checkStatefulSet(
     namespaceLabels: labels,
     user: null,
   });
-  return reported.length > 0 ? { checked: toCheckedObject(doc, reported), problems } : { problems };
+  return reported.length > 0
+    ? { checked: toCheckedObject(doc, reported), problems, judged: true }
+    : { problems, judged: true };
 }
 
 function toCheckedObject(doc: ManifestObject, findings: readonly Finding[]): CheckedObject {

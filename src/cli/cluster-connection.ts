@@ -16,6 +16,8 @@ export interface ClusterConnection {
   readonly source: StatefulSetSource;
   /** The loaded kubeconfig (in-cluster or file), for front-ends that speak to the API themselves. */
   readonly kubeConfig: KubeConfig;
+  /** The current context's namespace, kubectl's default for objects that name none; null if unset. */
+  readonly namespace: string | null;
   /** Throws LookupError when the API server cannot tell. */
   readKubeVersion(): Promise<KubeVersion>;
   close(): Promise<void>;
@@ -33,6 +35,7 @@ export function connectCluster(request: ClusterRequest): ClusterConnection {
   return {
     source,
     kubeConfig,
+    namespace: kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace || null,
     readKubeVersion: () => fetchKubeVersion(kubeConfig),
     close: () => source.close(),
   };

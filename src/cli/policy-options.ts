@@ -14,7 +14,8 @@ import type { CliIo } from "./io.js";
 
 /** Options `check` and `fix` share: where StatefulSets come from and which policy applies. */
 export interface PolicyFlags {
-  readonly namespace: string;
+  /** Absent: the kubeconfig context's namespace when a cluster is read, else `default`. */
+  readonly namespace?: string;
   readonly config?: string;
   readonly kubeVersion?: string;
   readonly cluster?: boolean;
@@ -24,7 +25,11 @@ export interface PolicyFlags {
 
 export function addPolicyOptions(command: Command): Command {
   return command
-    .option("-n, --namespace <name>", "namespace of objects that name none", "default")
+    .option(
+      "-n, --namespace <name>",
+      "namespace of objects that name none, as in kubectl apply (default: the kubeconfig " +
+        'context\'s namespace with --cluster, else "default")',
+    )
     .option("--config <file>", "configuration file (the same as the webhook's)")
     .option(
       "--kube-version <version>",
@@ -37,6 +42,8 @@ export function addPolicyOptions(command: Command): Command {
 
 export interface PolicySetup {
   readonly config: StsguardConfig;
+  /** Namespace of objects that name none: -n, else the context's (with a cluster), else `default`. */
+  readonly namespace: string;
   readonly cluster: ClusterConnection | undefined;
 }
 
@@ -71,7 +78,11 @@ export async function preparePolicy(flags: PolicyFlags, io: CliIo): Promise<Poli
       throw error;
     }
   }
-  return { config: version ? withKubeVersion(config, version) : config, cluster };
+  return {
+    config: version ? withKubeVersion(config, version) : config,
+    namespace: flags.namespace ?? cluster?.namespace ?? "default",
+    cluster,
+  };
 }
 
 function resolvePath(cwd: string, file: string): string {

@@ -35,10 +35,13 @@ export const RULE_DOCS: readonly RuleDoc[] = [
     id: "ordinal-out-of-range",
     short: "The selected pod's ordinal is outside the StatefulSet's range",
     full:
-      "The StatefulSet exists but has no pod with that ordinal: its pods are numbered from " +
-      "spec.ordinals.start (default 0) for spec.replicas (default 1). The Service selects nothing, " +
+      "The StatefulSet exists but may have no pod with that ordinal: its pods are numbered from " +
+      "spec.ordinals.start (default 0) for spec.replicas (default 1), or, when a " +
+      "HorizontalPodAutoscaler scales it, up to its maxReplicas. The Service selects nothing, " +
       "typically after a scale-down.",
-    help: "Scale the StatefulSet up, select an existing ordinal, or delete the Service.",
+    help:
+      "Scale the StatefulSet up (or raise its autoscaler's maxReplicas), select an existing " +
+      "ordinal, or delete the Service.",
   },
   {
     id: "external-traffic-policy",
@@ -70,9 +73,10 @@ export const RULE_DOCS: readonly RuleDoc[] = [
     id: "orphaned-service",
     short: "A StatefulSet leaves per-pod Services pointing at pods that will not exist",
     full:
-      "The StatefulSet's ordinal range does not include the ordinal that a per-pod Service in the " +
-      "same namespace selects, so that Service selects nothing once the StatefulSet is applied.",
-    help: "Delete the orphaned Services or keep enough replicas.",
+      "The ordinals the StatefulSet may have (its replicas, or up to its HorizontalPodAutoscaler's " +
+      "maxReplicas) do not include the ordinal that a per-pod Service in the same namespace " +
+      "selects, so that Service selects nothing once the StatefulSet is applied.",
+    help: "Delete the orphaned Services, or keep enough replicas (or a high enough maxReplicas).",
   },
   {
     id: "removed-api-version",

@@ -1,6 +1,15 @@
+import { LookupError } from "../errors.js";
 import type { ManifestObject } from "../manifests/read.js";
-import { summarizePerPodService, summarizeService, summarizeStatefulSet } from "../policy/index.js";
+import {
+  mergeAutoscalers,
+  summarizeAutoscaler,
+  summarizePerPodService,
+  summarizeService,
+  summarizeStatefulSet,
+  withAutoscaler,
+} from "../policy/index.js";
 import type {
+  AutoscalerSummary,
   PerPodServiceSummary,
   ServiceLookup,
   ServiceSummary,
@@ -10,12 +19,19 @@ import type {
 import type { StatefulSetSource } from "../statefulsets/source.js";
 
 /**
- * The StatefulSets (and per-pod Services) a check sees: every one in the inputs, whatever
- * their file or document order, and, with `--cluster`, the live cluster for names the
- * inputs lack. Manifests win over the cluster: they are what is about to be applied.
+ * The StatefulSets (and per-pod Services, and the autoscalers that widen their ranges) a check
+ * sees: every one in the inputs, whatever their file or document order, and, with `--cluster`,
+ * the live cluster for names the inputs lack. Manifests win over the cluster: they are what is
+ * about to be applied.
  */
 export interface StatefulSetResolver {
+  /** A StatefulSet found is joined with the autoscaler that scales it. */
   lookup(namespace: string, name: string): Promise<StatefulSetLookup>;
+  /**
+   * `sts` (from the inputs) joined with the autoscaler that scales it: one in the inputs, or
+   * with a cluster, one already there. Throws LookupError when the cluster cannot be read.
+   */
+  joinAutoscaler(sts: StatefulSetSummary): Promise<StatefulSetSummary>;
   /** Per-pod Services of a StatefulSet: those in the inputs plus, with a cluster, the live ones. */
   perPodServices(namespace: string, statefulSet: string): Promise<PerPodServiceSummary[]>;
   /**
@@ -34,7 +50,10 @@ export function createStatefulSetResolver(
   const services = new Map<string, PerPodServiceSummary[]>();
   const anyServices = new Map<string, ServiceSummary>();
   const serviceNamespaces = new Map<string, string[]>();
+  const inputAutoscalers: AutoscalerSummary[] = [];
   for (const doc of documents) {
+    const autoscaler = summarizeAutoscaler(doc.object, defaultNamespace);
+    if (autoscaler) inputAutoscalers.push(autoscaler);
     const anyService = summarizeService(doc.object, defaultNamespace);
     const anyKey = anyService && `${anyService.namespace}/${anyService.name}`;
     if (anyService && anyKey && !anyServices.has(anyKey)) {
@@ -62,19 +81,46 @@ export function createStatefulSetResolver(
     }
   }
   const liveLookups = new Map<string, Promise<StatefulSetLookup>>();
+  const liveAutoscalers = new Map<string, Promise<readonly AutoscalerSummary[]>>();
+  /** The autoscalers of a namespace: the inputs', replacing what the cluster has. */
+  const autoscalersIn = async (namespace: string): Promise<readonly AutoscalerSummary[]> => {
+    const inFiles = inputAutoscalers.filter((a) => a.namespace === namespace);
+    if (!live) return inFiles;
+    let pending = liveAutoscalers.get(namespace);
+    if (!pending) {
+      pending = live.autoscalersLive(namespace);
+      liveAutoscalers.set(namespace, pending);
+    }
+    return mergeAutoscalers(inFiles, await pending);
+  };
+  const joinAutoscaler = async (sts: StatefulSetSummary): Promise<StatefulSetSummary> =>
+    withAutoscaler(sts, await autoscalersIn(sts.namespace));
+  const lookupJoined = async (namespace: string, name: string): Promise<StatefulSetLookup> => {
+    const found = statefulSets.get(`${namespace}/${name}`);
+    const lookup: StatefulSetLookup = found
+      ? { status: "found", statefulSet: found }
+      : live
+        ? await live.lookupLive(namespace, name)
+        : { status: "not-found" };
+    if (lookup.status !== "found") return lookup;
+    try {
+      return { status: "found", statefulSet: await joinAutoscaler(lookup.statefulSet) };
+    } catch (error: unknown) {
+      if (error instanceof LookupError) return { status: "unavailable", reason: error.message };
+      throw error;
+    }
+  };
   return {
     lookup(namespace, name) {
       const key = `${namespace}/${name}`;
-      const found = statefulSets.get(key);
-      if (found) return Promise.resolve({ status: "found", statefulSet: found });
-      if (!live) return Promise.resolve({ status: "not-found" });
       let pending = liveLookups.get(key);
       if (!pending) {
-        pending = live.lookupLive(namespace, name);
+        pending = lookupJoined(namespace, name);
         liveLookups.set(key, pending);
       }
       return pending;
     },
+    joinAutoscaler,
     async perPodServices(namespace, statefulSet) {
       const inFiles = services.get(`${namespace}/${statefulSet}`) ?? [];
       if (!live) return inFiles;

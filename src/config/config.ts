@@ -21,6 +21,11 @@ import {
   rejectUnknownKeys,
 } from "./fields.js";
 import { GUARDRAILS_KEYS, parseGuardrails } from "./guardrails.js";
+import {
+  DEFAULT_CONTROLLER_LIMITS,
+  parseControllerLimits,
+  type ControllerLimits,
+} from "./controller.js";
 
 /** The configuration file, shared by the webhook (`serve --config`) and the CLI (`check --config`). */
 export interface StsguardConfig {
@@ -31,6 +36,8 @@ export interface StsguardConfig {
   readonly kubeVersion: KubeVersion | null;
   /** Modes per namespace and exemptions (`mode`, `namespaces`, `namespaceModeLabel`, `exemptions`). */
   readonly guardrails: GuardrailsConfig;
+  /** What the per-pod Service controller may do (`controller:`). */
+  readonly controller: ControllerLimits;
 }
 
 /** The newest Kubernetes minor whose behaviour stsguard knows; assumed offline unless told otherwise. */
@@ -60,6 +67,7 @@ export const defaultConfig: StsguardConfig = deepFreeze({
   onLookupFailure: "deny",
   kubeVersion: null,
   guardrails: DEFAULT_GUARDRAILS,
+  controller: DEFAULT_CONTROLLER_LIMITS,
 });
 
 const TOP_LEVEL_KEYS = [
@@ -69,6 +77,7 @@ const TOP_LEVEL_KEYS = [
   "onLookupFailure",
   "kubeVersion",
   ...GUARDRAILS_KEYS,
+  "controller",
 ];
 const LABELS_KEYS = ["prefix", "extra"];
 const EXTRA_LABEL_KEYS = ["key", "value", "fromStatefulSetLabel"];
@@ -140,6 +149,7 @@ export function parseConfig(text: string, sourceName: string): StsguardConfig {
     ),
     kubeVersion,
     guardrails: parseGuardrails(doc, sourceName),
+    controller: parseControllerLimits(doc["controller"], at("controller")),
   });
 }
 

@@ -1,10 +1,15 @@
-/** The guardrail settings of the configuration file: `mode`, `namespaces`, `namespaceModeLabel`, `exemptions`. */
+/**
+ * The guardrail settings of the configuration file: `mode`, `namespaces`, `labelsMayLowerIn`,
+ * `optOutLabel`, `namespaceModeLabel`, `exemptions`.
+ */
 import { ConfigError } from "../errors.js";
 import {
   MODES,
+  matchesGlob,
   parseRfc3339,
   type Exemption,
   type GuardrailsConfig,
+  type LabelPair,
   type LabelSelector,
   type LabelSelectorRequirement,
   type NamespaceRule,
@@ -21,10 +26,18 @@ import {
   rejectUnknownKeys,
 } from "./fields.js";
 
-export const GUARDRAILS_KEYS = ["mode", "namespaces", "namespaceModeLabel", "exemptions"] as const;
+export const GUARDRAILS_KEYS = [
+  "mode",
+  "namespaces",
+  "labelsMayLowerIn",
+  "optOutLabel",
+  "namespaceModeLabel",
+  "exemptions",
+] as const;
 
 const NAMESPACE_RULE_KEYS = ["names", "selector", "mode"];
 const SELECTOR_KEYS = ["matchLabels", "matchExpressions"];
+const LABEL_PAIR_KEYS = ["key", "value"];
 const EXPRESSION_KEYS = ["key", "operator", "values"];
 const OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
 const EXEMPTION_KEYS = [
@@ -39,28 +52,67 @@ const EXEMPTION_KEYS = [
   "groups",
   "rules",
 ];
-const MATCH_KEYS = [
-  "namespaces",
-  "namespaceSelector",
-  "services",
-  "statefulSets",
-  "users",
-  "groups",
-] as const;
 // Shown in warnings, log lines and as a metric label value: keep it a plain identifier.
 const EXEMPTION_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
 /** Reads the guardrail keys of a parsed configuration document; errors name the file and key. */
 export function parseGuardrails(doc: JsonMap, sourceName: string): GuardrailsConfig {
   const at = (field: string): string => `${sourceName}: ${field}`;
+  // Unlike the lists of a rule or an exemption, an empty list is the natural default here (the
+  // chart renders it): no namespace.
+  const labelsMayLowerIn =
+    Array.isArray(doc["labelsMayLowerIn"]) && doc["labelsMayLowerIn"].length === 0
+      ? []
+      : (optionalStringList(doc["labelsMayLowerIn"], at("labelsMayLowerIn")) ?? []);
+  const optOutLabel = parseOptOutLabel(doc["optOutLabel"], at("optOutLabel"));
+  const namespaceModeLabel = optionalBoolean(
+    doc["namespaceModeLabel"],
+    false,
+    at("namespaceModeLabel"),
+  );
+  // A label that can only lower enforcement, with nowhere it may: refuse rather than ignore it,
+  // so nobody believes an opt-out works that does not (or that it works everywhere).
+  const needsAllowlist = (key: string, what: string): ConfigError =>
+    new ConfigError(
+      `${at(key)}: ${what} only in the namespaces labelsMayLowerIn lists (names or globs), ` +
+        `and labelsMayLowerIn is not set: list the namespaces whose owners may lower their own ` +
+        `enforcement, or remove ${key}`,
+    );
+  if (labelsMayLowerIn.length === 0) {
+    if (optOutLabel !== null) throw needsAllowlist("optOutLabel", "the opt-out label applies");
+    if (namespaceModeLabel) throw needsAllowlist("namespaceModeLabel", "the mode label applies");
+  }
   return {
     mode: oneOf(doc["mode"], MODES, "enforce", at("mode")),
     namespaces: list(doc["namespaces"], at("namespaces")).map((entry, index) =>
       parseNamespaceRule(entry, at(`namespaces[${index}]`)),
     ),
-    namespaceModeLabel: optionalBoolean(doc["namespaceModeLabel"], false, at("namespaceModeLabel")),
+    labelsMayLowerIn,
+    optOutLabel,
+    namespaceModeLabel,
     exemptions: parseExemptions(doc["exemptions"], at("exemptions")),
   };
+}
+
+function parseOptOutLabel(value: unknown, where: string): LabelPair | null {
+  if (value === undefined || value === null) return null;
+  if (!isJsonMap(value)) {
+    throw new ConfigError(
+      `${where}: must be a mapping {key, value}, e.g. {key: stsguard.io/admission, value: disabled}`,
+    );
+  }
+  rejectUnknownKeys(value, LABEL_PAIR_KEYS, where);
+  const key = optionalString(value["key"], `${where}.key`);
+  if (key === undefined || !isLabelKey(key)) {
+    throw new ConfigError(`${where}.key: ${JSON.stringify(key)} is not a valid label key`);
+  }
+  const label = value["value"];
+  if (typeof label !== "string" || label === "" || !isLabelValue(label)) {
+    throw new ConfigError(
+      `${where}.value: ${JSON.stringify(label)} is not a non-empty label value (quote numbers and booleans)`,
+    );
+  }
+  return { key, value: label };
 }
 
 function parseNamespaceRule(entry: unknown, where: string): NamespaceRule {
@@ -81,7 +133,7 @@ function parseNamespaceRule(entry: unknown, where: string): NamespaceRule {
   return { names, selector, mode: oneOf(entry["mode"], MODES, "enforce", `${where}.mode`) };
 }
 
-function parseSelector(value: unknown, where: string): LabelSelector {
+export function parseSelector(value: unknown, where: string): LabelSelector {
   if (!isJsonMap(value)) throw new ConfigError(`${where}: must be a label selector mapping`);
   rejectUnknownKeys(value, SELECTOR_KEYS, where);
   const matchLabels: Record<string, string> = {};
@@ -155,13 +207,8 @@ function parseExemption(entry: unknown, where: string): Exemption {
   if (!reason) {
     throw new ConfigError(`${where}.reason: required (a ticket or who approved it)`);
   }
-  if (!MATCH_KEYS.some((key) => entry[key] !== undefined && entry[key] !== null)) {
-    throw new ConfigError(
-      `${where}: say what it exempts with at least one of ${MATCH_KEYS.join(", ")}`,
-    );
-  }
   const { expires, expiresAt } = parseExpires(entry["expires"], `${where}.expires`);
-  return {
+  const exemption: Exemption = {
     name,
     reason,
     expires,
@@ -177,6 +224,43 @@ function parseExemption(entry: unknown, where: string): Exemption {
     groups: optionalStringList(entry["groups"], `${where}.groups`),
     rules: parseRules(entry["rules"], `${where}.rules`),
   };
+  requireScope(exemption, where);
+  return exemption;
+}
+
+/**
+ * Service and StatefulSet names, and (for whoever may label their namespace) namespace labels,
+ * are chosen by the people an exemption lifts rules for: `statefulSets: [kafka]` alone would
+ * exempt a `kafka-9` Service in any namespace. So every exemption names where (namespaces) or
+ * who (users, groups), and a list that matches everyone does not count as a scope.
+ */
+function requireScope(exemption: Exemption, where: string): void {
+  const scoped = (list: readonly string[] | null, isCatchAll: (entry: string) => boolean) =>
+    list !== null && !list.some(isCatchAll);
+  if (
+    scoped(exemption.namespaces, isCatchAllGlob) ||
+    scoped(exemption.users, isCatchAllGlob) ||
+    scoped(exemption.groups, isCatchAllGroup)
+  ) {
+    return;
+  }
+  throw new ConfigError(
+    `${where} (${exemption.name}): scope it with namespaces, or with users or groups: ` +
+      `services, statefulSets and namespaceSelector match names and labels that whoever creates ` +
+      `the object can choose, and "*" (or the group system:authenticated) matches everyone`,
+  );
+}
+
+/** `*`, `?*`, ...: a glob of wildcards only, which matches every name (or all but the shortest). */
+function isCatchAllGlob(pattern: string): boolean {
+  return /^[*?]*\*[*?]*$/.test(pattern);
+}
+
+// Every authenticated request carries system:authenticated, every other one system:unauthenticated.
+const EVERYONE_GROUPS = ["system:authenticated", "system:unauthenticated"];
+
+function isCatchAllGroup(pattern: string): boolean {
+  return isCatchAllGlob(pattern) || EVERYONE_GROUPS.some((group) => matchesGlob(pattern, group));
 }
 
 function parseExpires(

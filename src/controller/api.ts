@@ -9,22 +9,40 @@ import { readMap, readString } from "../policy/raw-object.js";
 import { FIELD_MANAGER, type ApplyConfiguration } from "./desired-services.js";
 
 export const APPLY_PATCH_CONTENT_TYPE = "application/apply-patch+yaml";
+export const JSON_PATCH_CONTENT_TYPE = "application/json-patch+json";
 
-/**
- * Sent as `metadata.uid` when the controller means to create a Service. The API server gives a new
- * object its own uid (whatever the request said), but refuses to change the uid of an existing one
- * (422 "field is immutable"): so an apply meant as a create can never take over a Service someone
- * made in the meantime, and an apply meant for our Service never touches a replacement of it.
- */
-export const CREATE_ONLY_UID = "00000000-0000-0000-0000-000000000000";
+export type CreateResult =
+  | { readonly kind: "created"; readonly object: unknown }
+  /** 409 AlreadyExists: someone else's Service has the name; nothing was written. */
+  | { readonly kind: "exists"; readonly message: string }
+  | { readonly kind: "refused"; readonly status: number; readonly message: string }
+  | { readonly kind: "failed"; readonly message: string };
 
 export type ApplyResult =
-  | { readonly kind: "applied"; readonly created: boolean; readonly object: unknown }
-  /** 409: a field the controller sets is owned by another manager with another value. */
+  | { readonly kind: "applied"; readonly object: unknown }
+  /** 409 with FieldManagerConflict causes: a field the controller sets is another manager's. */
   | { readonly kind: "conflict"; readonly message: string }
-  /** 4xx other than 409/429: retrying the same request cannot help (invalid, forbidden, replaced). */
+  /**
+   * The Service the apply named by uid is gone (409 "uid mismatch … no existing object was
+   * found") or replaced by another of the same name (422 "metadata.uid … field is immutable"):
+   * nothing was written; the watch brings the news.
+   */
+  | { readonly kind: "gone"; readonly message: string }
+  /** 4xx other than those: retrying the same request cannot help (invalid, forbidden). */
   | { readonly kind: "refused"; readonly status: number; readonly message: string }
   /** 5xx, 429, or no answer: worth retrying with backoff. */
+  | { readonly kind: "failed"; readonly message: string };
+
+export type ConvertResult =
+  | { readonly kind: "converted"; readonly object: unknown }
+  /** The object changed since it was read (the JSON patch's test failed, 422) or is gone. */
+  | { readonly kind: "stale"; readonly message: string }
+  | { readonly kind: "refused"; readonly status: number; readonly message: string }
+  | { readonly kind: "failed"; readonly message: string };
+
+export type ReadResult =
+  | { readonly kind: "found"; readonly object: unknown }
+  | { readonly kind: "gone" }
   | { readonly kind: "failed"; readonly message: string };
 
 export type DeleteResult =
@@ -41,12 +59,22 @@ export interface ControllerApiOptions {
 }
 
 export interface ControllerApi {
-  /** Server-side apply of `service` (never forced); `expectedUid` guards what is written. */
-  applyService(
-    service: ApplyConfiguration,
-    expectedUid: string,
+  /** POST: creates the Service, or fails with "exists" when the name is taken. */
+  createService(service: ApplyConfiguration, signal: AbortSignal): Promise<CreateResult>;
+  /**
+   * Server-side apply of `service` (never forced) onto the Service with `uid`: never onto another
+   * one, and never a create.
+   */
+  applyService(service: ApplyConfiguration, uid: string, signal: AbortSignal): Promise<ApplyResult>;
+  /** Replaces `metadata.managedFields` if the Service is still at `resourceVersion`. */
+  replaceManagedFields(
+    namespace: string,
+    name: string,
+    resourceVersion: string,
+    managedFields: readonly unknown[],
     signal: AbortSignal,
-  ): Promise<ApplyResult>;
+  ): Promise<ConvertResult>;
+  readService(namespace: string, name: string, signal: AbortSignal): Promise<ReadResult>;
   /** Deletes the Service only if it is still the object with `uid`. */
   deleteService(
     namespace: string,
@@ -54,7 +82,7 @@ export interface ControllerApi {
     uid: string,
     signal: AbortSignal,
   ): Promise<DeleteResult>;
-  /** Raw calls for Events and Leases. */
+  /** Raw calls for Events, Leases and access reviews. */
   request(
     method: "GET" | "POST" | "PUT" | "PATCH",
     path: string,
@@ -81,38 +109,89 @@ export function createControllerApi(options: ControllerApiOptions): ControllerAp
 
   return {
     request,
-    async applyService(service, expectedUid, signal) {
+    async createService(service, signal) {
+      const metadata = readMap(service, "metadata");
+      const answer = await send(() =>
+        transport.sendJson(
+          "POST",
+          servicesPath(readString(metadata, "namespace") ?? ""),
+          { fieldManager: FIELD_MANAGER },
+          { contentType: "application/json", value: service },
+          { signal, timeoutMs },
+        ),
+      );
+      if ("kind" in answer) return answer;
+      const { status, body } = answer;
+      if (status === 201) return { kind: "created", object: body };
+      const message = readStatus(body)?.message ?? describeApiFailure(status, body);
+      if (status === 409 && readStatus(body)?.reason === "AlreadyExists")
+        return { kind: "exists", message };
+      return unsuccessful(status, body);
+    },
+    async applyService(service, uid, signal) {
       const metadata = readMap(service, "metadata");
       const path = servicePath(
         readString(metadata, "namespace") ?? "",
         readString(metadata, "name") ?? "",
       );
-      const value = { ...service, metadata: { ...metadata, uid: expectedUid } };
-      let answer: KubeJsonResponse;
-      try {
-        answer = await transport.sendJson(
+      // The uid makes the apply a precondition on that very object: the API server refuses it
+      // when the Service is gone (409) or is another one now (422), where without it an apply
+      // would create or take over.
+      const value = { ...service, metadata: { ...metadata, uid } };
+      const answer = await send(() =>
+        transport.sendJson(
           "PATCH",
           path,
           { fieldManager: FIELD_MANAGER },
           { contentType: APPLY_PATCH_CONTENT_TYPE, value },
           { signal, timeoutMs },
-        );
-      } catch (error: unknown) {
-        return { kind: "failed", message: error instanceof Error ? error.message : String(error) };
-      }
+        ),
+      );
+      if ("kind" in answer) return answer;
       const { status, body } = answer;
-      if (status === 200 || status === 201)
-        return { kind: "applied", created: status === 201, object: body };
+      if (status === 200 || status === 201) return { kind: "applied", object: body };
       const message = readStatus(body)?.message ?? describeApiFailure(status, body);
-      if (status === 409) return { kind: "conflict", message };
-      return isRetryable(status)
-        ? { kind: "failed", message: describeApiFailure(status, body) }
-        : { kind: "refused", status, message };
+      if (status === 409 && hasFieldManagerConflict(body)) return { kind: "conflict", message };
+      if (status === 409 || (status === 422 && isUidRefusal(body)))
+        return { kind: "gone", message };
+      return unsuccessful(status, body);
+    },
+    async replaceManagedFields(namespace, name, resourceVersion, managedFields, signal) {
+      const answer = await send(() =>
+        transport.sendJson(
+          "PATCH",
+          servicePath(namespace, name),
+          { fieldManager: FIELD_MANAGER },
+          {
+            contentType: JSON_PATCH_CONTENT_TYPE,
+            value: [
+              { op: "test", path: "/metadata/resourceVersion", value: resourceVersion },
+              { op: "replace", path: "/metadata/managedFields", value: managedFields },
+            ],
+          },
+          { signal, timeoutMs },
+        ),
+      );
+      if ("kind" in answer) return answer;
+      const { status, body } = answer;
+      if (status === 200) return { kind: "converted", object: body };
+      // A failed `test` is a 422 Invalid with a generic message on the real API server.
+      if (status === 422 || status === 409 || status === 404)
+        return { kind: "stale", message: describeApiFailure(status, body) };
+      return unsuccessful(status, body);
+    },
+    async readService(namespace, name, signal) {
+      const answer = await send(() =>
+        transport.getJson(servicePath(namespace, name), {}, { signal, timeoutMs }),
+      );
+      if ("kind" in answer) return answer;
+      if (answer.status === 200) return { kind: "found", object: answer.body };
+      if (answer.status === 404) return { kind: "gone" };
+      return { kind: "failed", message: describeApiFailure(answer.status, answer.body) };
     },
     async deleteService(namespace, name, uid, signal) {
-      let answer: KubeJsonResponse;
-      try {
-        answer = await transport.sendJson(
+      const answer = await send(() =>
+        transport.sendJson(
           "DELETE",
           servicePath(namespace, name),
           {},
@@ -126,10 +205,9 @@ export function createControllerApi(options: ControllerApiOptions): ControllerAp
             },
           },
           { signal, timeoutMs },
-        );
-      } catch (error: unknown) {
-        return { kind: "failed", message: error instanceof Error ? error.message : String(error) };
-      }
+        ),
+      );
+      if ("kind" in answer) return answer;
       const { status, body } = answer;
       if (status === 200 || status === 202) return { kind: "deleted" };
       const message = describeApiFailure(status, body);
@@ -141,8 +219,56 @@ export function createControllerApi(options: ControllerApiOptions): ControllerAp
   };
 }
 
+/** A request's answer, or "failed" when no answer came (network, deadline). */
+async function send(
+  call: () => Promise<KubeJsonResponse>,
+): Promise<KubeJsonResponse | { readonly kind: "failed"; readonly message: string }> {
+  try {
+    return await call();
+  } catch (error: unknown) {
+    return { kind: "failed", message: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function unsuccessful(
+  status: number,
+  body: unknown,
+):
+  | { readonly kind: "refused"; readonly status: number; readonly message: string }
+  | { readonly kind: "failed"; readonly message: string } {
+  return isRetryable(status)
+    ? { kind: "failed", message: describeApiFailure(status, body) }
+    : {
+        kind: "refused",
+        status,
+        message: readStatus(body)?.message ?? describeApiFailure(status, body),
+      };
+}
+
+/** An apply's 409 for fields owned by other managers (not a precondition failure). */
+function hasFieldManagerConflict(body: unknown): boolean {
+  const causes = readMap(body, "details")?.["causes"];
+  return (
+    Array.isArray(causes) &&
+    (causes as unknown[]).some((cause) => readString(cause, "reason") === "FieldManagerConflict")
+  );
+}
+
+/** 422 "metadata.uid: Invalid value: …: field is immutable": the name is another object now. */
+function isUidRefusal(body: unknown): boolean {
+  const causes = readMap(body, "details")?.["causes"];
+  return (
+    Array.isArray(causes) &&
+    (causes as unknown[]).some((cause) => readString(cause, "field") === "metadata.uid")
+  );
+}
+
+export function servicesPath(namespace: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/services`;
+}
+
 export function servicePath(namespace: string, name: string): string {
-  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(name)}`;
+  return `${servicesPath(namespace)}/${encodeURIComponent(name)}`;
 }
 
 function isRetryable(status: number): boolean {

@@ -1,10 +1,12 @@
 /**
  * The per-pod Service controller inside `stsguard serve --controller`. Every replica campaigns for
- * the Lease; the leader alone lists and watches StatefulSets and Services and writes. Each change
- * (and a periodic resync) queues the StatefulSet it concerns; a reconcile plans from the caches
- * (plan.ts) and carries the plan out with server-side apply and uid-guarded deletes, recording an
- * Event on the StatefulSet for every create, delete and problem. API failures are retried per
- * StatefulSet with capped exponential backoff; conflicts and bad annotations wait for a change.
+ * the Lease; the leader alone lists and watches StatefulSets, Services and the
+ * HorizontalPodAutoscalers of StatefulSets, and writes. Each change (and a periodic resync) queues
+ * the StatefulSet it concerns (an HPA's: the one it scales, and the one it scaled before); a
+ * reconcile plans from the caches (plan.ts) and carries the plan out with server-side apply and
+ * uid-guarded deletes, recording an Event on the StatefulSet for every create, delete and
+ * problem. API failures are retried per StatefulSet with capped exponential backoff; conflicts
+ * and bad annotations wait for a change.
  */
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
@@ -19,11 +21,12 @@ import {
   type BackoffOptions,
 } from "../kube/backoff.js";
 import { createKubeTransport, type KubeConfig } from "../kube/client.js";
-import { CLUSTER_SOURCE_DEFAULTS } from "../kube/cluster-source.js";
+import { AUTOSCALER_CACHE, CLUSTER_SOURCE_DEFAULTS } from "../kube/cluster-source.js";
 import { createReflector, type Reflector } from "../kube/reflector.js";
-import type { PolicyConfig } from "../policy/index.js";
+import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from "../config/controller.js";
+import type { AutoscalerSummary, PolicyConfig } from "../policy/index.js";
 import { readMap, readString, type JsonMap } from "../policy/raw-object.js";
-import { CREATE_ONLY_UID, createControllerApi, type ControllerApi } from "./api.js";
+import { createControllerApi, type ControllerApi } from "./api.js";
 import type { ApplyConfiguration } from "./desired-services.js";
 import { createEventRecorder, type EventRecorder, type EventSubject } from "./events.js";
 import {
@@ -31,6 +34,8 @@ import {
   DEFAULT_LEADER_ELECTION,
   type LeaderElectionTiming,
 } from "./leader-election.js";
+import { checkApproval } from "./approval.js";
+import { convertToApply } from "./managed-fields.js";
 import { createControllerMetrics, type ControllerMetrics } from "./metrics.js";
 import { observeService, trimStatefulSet } from "./observed.js";
 import { planReconcile, type ObservedService, type PlannedAction } from "./plan.js";
@@ -41,6 +46,16 @@ export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
   readonly logger: Logger;
   readonly policy: PolicyConfig;
+  /** The configuration's `controller:` limits as they are now (read at every reconcile). */
+  readonly limits?: () => ControllerLimits;
+  /**
+   * The key approvals of expose annotations are checked with (approval.ts); null: every
+   * exposure counts as approved (tests of other behaviour only; `serve` and `controller` refuse
+   * to run the controller without one).
+   */
+  readonly approvalKey?: Buffer | null;
+  /** A namespace's labels, when known (for controller.namespaceSelector). */
+  readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | null;
   /** Where the controller's metrics go (the server's registry); null: none. */
   readonly registry: Registry | null;
   /** Namespace of the Lease (the release namespace in a cluster). */
@@ -138,6 +153,7 @@ interface LeaderTerm {
 /** What runs while this replica leads: caches, the queue and the reconciles. */
 function createLeaderTerm(options: TermOptions): LeaderTerm {
   const { api, logger, policy, metrics } = options;
+  const approvalKey = options.approvalKey ?? null;
   const termController = new AbortController();
   const signal = termController.signal;
   // A function, not the property: the linter narrows `signal.aborted` across awaits.
@@ -201,10 +217,30 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
     },
   });
 
+  // The HPAs of StatefulSets as last seen, so that a retarget or delete also queues the one an
+  // HPA scaled before.
+  const autoscalersSeen = new Map<string, AutoscalerSummary>();
+  const autoscalers: Reflector<AutoscalerSummary> = createReflector<AutoscalerSummary>({
+    ...shared,
+    ...AUTOSCALER_CACHE,
+    onChange: ({ namespace, name }) => {
+      const id = `${namespace}/${name}`;
+      const before = autoscalersSeen.get(id);
+      const after = autoscalers.get(namespace, name);
+      if (after) autoscalersSeen.set(id, after);
+      else autoscalersSeen.delete(id);
+      // The HPA controller writes its status every sync period; that changes no range.
+      if (before && after && isSameScaling(before, after)) return;
+      for (const statefulSet of new Set([before?.statefulSet, after?.statefulSet])) {
+        if (statefulSet !== undefined) enqueue(`${namespace}/${statefulSet}`);
+      }
+    },
+  });
+
   const onServiceChange = ({ namespace, name }: ObjectKey): void => {
     const id = `${namespace}/${name}`;
-    written.delete(id);
     const service = services.get(namespace, name);
+    if (isCaughtUp(written.get(id), service)) written.delete(id);
     const knownUid = serviceUids.get(id);
     if (knownUid !== undefined && knownUid !== service?.uid) applied.delete(knownUid);
     if (service) serviceUids.set(id, service.uid);
@@ -235,7 +271,14 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
     const [namespace, name] = splitKey(key);
     const statefulSet = statefulSets.get(namespace, name);
     const observed = observedServices(namespace);
-    const actions = planReconcile(name, statefulSet, observed, policy);
+    const actions = planReconcile(name, statefulSet, observed, policy, {
+      limits: options.limits?.() ?? DEFAULT_CONTROLLER_LIMITS,
+      namespaceLabels: options.namespaceLabels?.(namespace) ?? null,
+      autoscalers: autoscalers.listNamespace(namespace),
+      approval: approvalKey
+        ? (object) => checkApproval(approvalKey, object, policy.labelPrefix)
+        : null,
+    });
     const subject = subjectOf(namespace, name, statefulSet, observed);
     let ok = true;
     for (const action of actions) {
@@ -269,6 +312,36 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
           `${action.problems.join("; ")}; no Service was written or deleted`,
         );
         return true;
+      case "not-allowed":
+        metrics?.recordError("not-allowed");
+        logger.warn(
+          {
+            statefulSet: subject && `${subject.namespace}/${subject.name}`,
+            problems: action.problems,
+          },
+          "exposure beyond the configured limits; nothing written",
+        );
+        record(
+          "Warning",
+          "ExposeNotAllowed",
+          `${action.problems.join("; ")}; no Service was written or deleted`,
+        );
+        return true;
+      case "not-approved":
+        metrics?.recordError("not-approved");
+        logger.warn(
+          {
+            statefulSet: subject && `${subject.namespace}/${subject.name}`,
+            problems: action.problems,
+          },
+          "expose annotations without a valid approval; nothing written",
+        );
+        record(
+          "Warning",
+          "ExposeNotApproved",
+          `${action.problems.join("; ")}; no Service was written or deleted`,
+        );
+        return true;
       case "not-owned":
         metrics?.recordError("not-owned");
         record(
@@ -280,40 +353,45 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
       case "apply":
         return apply(action.service, action.existing, record);
       case "delete":
-        return remove(action.service, action.reason, record);
+        return remove(action, record);
     }
+  };
+
+  type Record = (type: "Normal" | "Warning", reason: string, message: string) => void;
+
+  const remember = (object: unknown, namespace: string): ObservedService | null => {
+    const seen = observeService(
+      withTypeMeta(object, { apiVersion: "v1", kind: "Service" }),
+      namespace,
+    );
+    if (seen) written.set(`${namespace}/${seen.name}`, seen);
+    return seen;
   };
 
   const apply = async (
     service: ApplyConfiguration,
     existing: ObservedService | null,
-    record: (type: "Normal" | "Warning", reason: string, message: string) => void,
+    record: Record,
   ): Promise<boolean> => {
+    if (!existing) return create(service, record);
     const configuration = JSON.stringify(service);
-    if (existing && applied.get(existing.uid) === `${existing.resourceVersion} ${configuration}`)
-      return true;
-    const name = readString(readMap(service, "metadata"), "name") ?? "";
-    const namespace = readString(readMap(service, "metadata"), "namespace") ?? "";
-    const result = await api.applyService(service, existing?.uid ?? CREATE_ONLY_UID, signal);
+    if (applied.get(existing.uid) === `${existing.resourceVersion} ${configuration}`) return true;
+    const name = existing.name;
+    const namespace = existing.namespace;
+    if (existing.updateEntry) {
+      // A create of ours that was never turned into an Apply entry (we stopped in between).
+      const read = await api.readService(namespace, name, signal);
+      if (read.kind === "failed") return failed(name, read.message, record);
+      if (read.kind === "gone" || uidOf(read.object) !== existing.uid) return true;
+      const converted = await adopt(namespace, name, read.object, null, record);
+      if (converted !== "done") return converted === "gone";
+    }
+    const result = await api.applyService(service, existing.uid, signal);
     switch (result.kind) {
       case "applied": {
-        const seen = observeService(
-          withTypeMeta(result.object, { apiVersion: "v1", kind: "Service" }),
-          namespace,
-        );
-        if (seen) {
-          written.set(`${namespace}/${name}`, seen);
-          applied.set(seen.uid, `${seen.resourceVersion} ${configuration}`);
-        }
-        if (result.created) {
-          metrics?.recordWrite("created");
-          logger.info({ service: `${namespace}/${name}` }, "created per-pod Service");
-          record(
-            "Normal",
-            "ServiceCreated",
-            `Created per-pod Service ${name} (${describeService(service)})`,
-          );
-        } else if (existing && seen && seen.resourceVersion !== existing.resourceVersion) {
+        const seen = remember(result.object, namespace);
+        if (seen) applied.set(seen.uid, `${seen.resourceVersion} ${configuration}`);
+        if (seen && seen.resourceVersion !== existing.resourceVersion) {
           metrics?.recordWrite("updated");
           logger.info({ service: `${namespace}/${name}` }, "updated per-pod Service");
           record(
@@ -324,6 +402,15 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
         }
         return true;
       }
+      case "gone":
+        // Deleted or replaced since the cache saw it: nothing was written; the watch brings the
+        // news and the reconcile it queues decides again.
+        written.delete(`${namespace}/${name}`);
+        logger.info(
+          { service: `${namespace}/${name}`, message: result.message },
+          "Service gone or replaced before the apply; nothing written",
+        );
+        return true;
       case "conflict":
         metrics?.recordError("conflict");
         logger.warn(
@@ -338,36 +425,122 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
         );
         return true;
       case "refused":
-        metrics?.recordError("refused");
-        logger.warn(
-          { service: `${namespace}/${name}`, status: result.status, message: result.message },
-          "apply refused",
-        );
-        record(
-          "Warning",
-          "ServiceApplyFailed",
-          `Service ${name} could not be applied: ${result.message}`,
-        );
-        return true;
+        return refused(name, result.status, result.message, record);
       case "failed":
-        metrics?.recordError("api");
-        logger.warn(
-          { service: `${namespace}/${name}`, message: result.message },
-          "apply failed; will retry",
-        );
-        record(
-          "Warning",
-          "ServiceApplyFailed",
-          `Service ${name} could not be applied: ${result.message}; retrying`,
-        );
-        return false;
+        return failed(name, result.message, record);
     }
   };
 
+  /**
+   * A POST: it fails when the name is taken, so a create never lands on a Service someone else
+   * made after the cache was read. The new Service's entry is then made an Apply entry.
+   */
+  const create = async (service: ApplyConfiguration, record: Record): Promise<boolean> => {
+    const name = readString(readMap(service, "metadata"), "name") ?? "";
+    const namespace = readString(readMap(service, "metadata"), "namespace") ?? "";
+    const result = await api.createService(service, signal);
+    switch (result.kind) {
+      case "created": {
+        remember(result.object, namespace);
+        metrics?.recordWrite("created");
+        logger.info({ service: `${namespace}/${name}` }, "created per-pod Service");
+        record(
+          "Normal",
+          "ServiceCreated",
+          `Created per-pod Service ${name} (${describeService(service)})`,
+        );
+        const converted = await adopt(namespace, name, result.object, service, record);
+        return converted !== "retry";
+      }
+      case "exists":
+        // Someone else's, made since the cache was read: nothing was written. Its watch event
+        // queues a reconcile, which reports it (ServiceNotOwned).
+        logger.info(
+          { service: `${namespace}/${name}`, message: result.message },
+          "a Service of this name appeared before the create; nothing written",
+        );
+        return true;
+      case "refused":
+        return refused(name, result.status, result.message, record);
+      case "failed":
+        return failed(name, result.message, record);
+    }
+  };
+
+  /**
+   * Turns the controller's Update entry on `object` into an Apply entry (managed-fields.ts). The
+   * JSON patch tests the resourceVersion: when the Service changed meanwhile, it is read again
+   * (and left alone once it is another object or gone).
+   */
+  const adopt = async (
+    namespace: string,
+    name: string,
+    object: unknown,
+    configuration: ApplyConfiguration | null,
+    record: Record,
+  ): Promise<"done" | "gone" | "retry"> => {
+    const uid = uidOf(object);
+    let current = object;
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const metadata = readMap(current, "metadata");
+      const managedFields = convertToApply(metadata?.["managedFields"], configuration);
+      const resourceVersion = readString(metadata, "resourceVersion");
+      if (!managedFields || !resourceVersion) return "done";
+      const result = await api.replaceManagedFields(
+        namespace,
+        name,
+        resourceVersion,
+        managedFields,
+        signal,
+      );
+      switch (result.kind) {
+        case "converted": {
+          const seen = remember(result.object, namespace);
+          if (seen && configuration)
+            applied.set(seen.uid, `${seen.resourceVersion} ${JSON.stringify(configuration)}`);
+          return "done";
+        }
+        case "refused":
+          refused(name, result.status, result.message, record);
+          return "gone";
+        case "failed":
+          failed(name, result.message, record);
+          return "retry";
+        case "stale": {
+          const read = await api.readService(namespace, name, signal);
+          if (read.kind === "failed") {
+            failed(name, read.message, record);
+            return "retry";
+          }
+          if (read.kind === "gone" || uidOf(read.object) !== uid) return "gone";
+          current = read.object;
+        }
+      }
+    }
+    return "retry";
+  };
+
+  const refused = (name: string, status: number, message: string, record: Record): boolean => {
+    metrics?.recordError("refused");
+    logger.warn({ service: name, status, message }, "Service write refused");
+    record("Warning", "ServiceApplyFailed", `Service ${name} could not be applied: ${message}`);
+    return true;
+  };
+
+  const failed = (name: string, message: string, record: Record): boolean => {
+    metrics?.recordError("api");
+    logger.warn({ service: name, message }, "Service write failed; will retry");
+    record(
+      "Warning",
+      "ServiceApplyFailed",
+      `Service ${name} could not be applied: ${message}; retrying`,
+    );
+    return false;
+  };
+
   const remove = async (
-    service: ObservedService,
-    reason: "scaled-down" | "not-exposed" | "statefulset-replaced",
-    record: (type: "Normal" | "Warning", reason: string, message: string) => void,
+    { service, reason, why }: Extract<PlannedAction, { kind: "delete" }>,
+    record: Record,
   ): Promise<boolean> => {
     const id = `${service.namespace}/${service.name}`;
     const result = await api.deleteService(service.namespace, service.name, service.uid, signal);
@@ -377,11 +550,7 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
         applied.delete(service.uid);
         metrics?.recordWrite("deleted");
         logger.info({ service: id, reason }, "deleted per-pod Service");
-        record(
-          "Normal",
-          "ServiceDeleted",
-          `Deleted per-pod Service ${service.name}: ${DELETE_REASONS[reason]}`,
-        );
+        record("Normal", "ServiceDeleted", `Deleted per-pod Service ${service.name}: ${why}`);
         return true;
       case "gone":
         logger.debug({ service: id, message: result.message }, "Service already gone or replaced");
@@ -475,14 +644,23 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
         termController.abort();
         statefulSets.stop();
         services.stop();
+        autoscalers.stop();
       };
       leadership.addEventListener("abort", stop, { once: true });
       if (leadership.aborted) stop();
-      const caches = Promise.all([statefulSets.run(), services.run()]);
-      await Promise.race([Promise.all([statefulSets.synced, services.synced]), caches]);
+      const caches = Promise.all([statefulSets.run(), services.run(), autoscalers.run()]);
+      // No reconcile before the HPAs are known: it would delete the Services they keep.
+      await Promise.race([
+        Promise.all([statefulSets.synced, services.synced, autoscalers.synced]),
+        caches,
+      ]);
       if (!signal.aborted)
         logger.info(
-          { statefulSets: statefulSets.count(), services: services.count() },
+          {
+            statefulSets: statefulSets.count(),
+            services: services.count(),
+            autoscalers: autoscalers.count(),
+          },
           "controller caches synced",
         );
       await Promise.all([work(), resync(), caches]);
@@ -492,11 +670,33 @@ function createLeaderTerm(options: TermOptions): LeaderTerm {
   };
 }
 
-const DELETE_REASONS = {
-  "scaled-down": "its pod's ordinal is no longer in the StatefulSet's ordinal range",
-  "not-exposed": "the StatefulSet no longer asks for per-pod Services (expose annotation removed)",
-  "statefulset-replaced": "it belonged to an earlier StatefulSet of the same name",
-} as const;
+/** Same target and counts: what the Services kept for a StatefulSet depend on. */
+function isSameScaling(a: AutoscalerSummary, b: AutoscalerSummary): boolean {
+  return (
+    a.statefulSet === b.statefulSet &&
+    a.minReplicas === b.minReplicas &&
+    a.maxReplicas === b.maxReplicas
+  );
+}
+
+function uidOf(object: unknown): string | undefined {
+  return readString(readMap(object, "metadata"), "uid");
+}
+
+/**
+ * The cache has caught up with our own write when it holds that write or a later one (etcd's
+ * resourceVersions grow), another object, or none. Until then the write stands in for it: our
+ * create and the conversion after it are two watch events, and the first must not look stale.
+ */
+function isCaughtUp(
+  write: ObservedService | "deleted" | undefined,
+  cached: ObservedService | undefined,
+): boolean {
+  if (write === undefined || write === "deleted" || !cached) return true;
+  if (cached.uid !== write.uid) return true;
+  if (!/^\d+$/.test(cached.resourceVersion) || !/^\d+$/.test(write.resourceVersion)) return true;
+  return BigInt(cached.resourceVersion) >= BigInt(write.resourceVersion);
+}
 
 function concernsOf(service: ObservedService): string[] {
   const concerns = new Set<string>();

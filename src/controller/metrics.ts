@@ -4,7 +4,13 @@ import { Counter, Gauge, type Registry } from "prom-client";
 export type ReconcileOutcome = "success" | "error";
 /** api: the API server failed (retried with backoff); the others wait for a change. */
 export type ControllerErrorKind =
-  "api" | "conflict" | "not-owned" | "invalid-annotation" | "refused";
+  | "api"
+  | "conflict"
+  | "not-owned"
+  | "invalid-annotation"
+  | "not-allowed"
+  | "not-approved"
+  | "refused";
 export type ServiceWrite = "created" | "updated" | "deleted";
 
 export interface ControllerMetrics {
@@ -31,7 +37,7 @@ export function createControllerMetrics(
   });
   const errors = new Counter({
     name: "stsguard_controller_errors_total",
-    help: "Problems the controller reported, by kind (api, conflict, not-owned, invalid-annotation, refused).",
+    help: "Problems the controller reported, by kind (api, conflict, not-owned, invalid-annotation, not-allowed, not-approved, refused).",
     labelNames: ["kind"] as const,
     registers: [registry],
   });

@@ -10,7 +10,9 @@ import {
   readStringMap,
   type JsonMap,
 } from "../policy/raw-object.js";
+import { approvalAnnotationKey } from "./approval.js";
 import { FIELD_MANAGER } from "./desired-services.js";
+import { hasUpdateEntry } from "./managed-fields.js";
 import { isManagedByController, type ObservedService } from "./plan.js";
 
 /**
@@ -34,23 +36,21 @@ export function observeService(obj: unknown, namespace: string): ObservedService
     controllerOwner,
     managed:
       isManagedByController(readStringMap(metadata?.["labels"])) ||
-      hasApplyManager(metadata?.["managedFields"]),
+      hasOwnManager(metadata?.["managedFields"]),
+    updateEntry: hasUpdateEntry(metadata?.["managedFields"]),
     target,
   };
 }
 
 /**
- * The controller's own server-side apply is on record. This also recognises its Services when a
- * configured extra label (copied from a Helm-made StatefulSet, say) overrides the managed-by label.
+ * The controller's own writes are on record (its apply, or its create). This also recognises its
+ * Services when a configured extra label (copied from a Helm-made StatefulSet, say) overrides the
+ * managed-by label.
  */
-function hasApplyManager(managedFields: unknown): boolean {
+function hasOwnManager(managedFields: unknown): boolean {
   return (
     Array.isArray(managedFields) &&
-    (managedFields as unknown[]).some(
-      (entry) =>
-        readString(entry, "manager") === FIELD_MANAGER &&
-        readString(entry, "operation") === "Apply",
-    )
+    (managedFields as unknown[]).some((entry) => readString(entry, "manager") === FIELD_MANAGER)
   );
 }
 
@@ -78,8 +78,9 @@ export function trimStatefulSet(obj: unknown, labelPrefix: string): JsonMap | nu
   const template = readMap(spec, "template");
   const containers = readMap(template, "spec")?.["containers"];
   const annotations = Object.fromEntries(
-    Object.entries(readStringMap(metadata?.["annotations"])).filter(([key]) =>
-      key.startsWith(`${labelPrefix}/expose`),
+    Object.entries(readStringMap(metadata?.["annotations"])).filter(
+      ([key]) =>
+        key.startsWith(`${labelPrefix}/expose`) || key === approvalAnnotationKey(labelPrefix),
     ),
   );
   return {

@@ -3,8 +3,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { ConfigError } from "../errors.js";
 import { SERVICE_ACCOUNT_DIR, type KubeConfig } from "../kube/client.js";
+import type { ControllerLimits } from "../config/controller.js";
 import type { PolicyConfig } from "../policy/index.js";
+import { readApprovalKey } from "./approval.js";
 import {
   createController,
   defaultIdentity,
@@ -16,6 +19,10 @@ export interface ServeControllerOptions {
   readonly kubeConfig: KubeConfig;
   readonly logger: Logger;
   readonly policy: PolicyConfig;
+  readonly limits: () => ControllerLimits;
+  readonly namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | null;
+  /** `--approval-key-file`: required, the controller acts only on approved expose annotations. */
+  readonly approvalKeyFile: string | undefined;
   readonly registry: Registry;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** `--leader-election-namespace`; else the pod's namespace, else `default`. */
@@ -25,6 +32,11 @@ export interface ServeControllerOptions {
 }
 
 export function startServeController(options: ServeControllerOptions): Controller {
+  if (options.approvalKeyFile === undefined) {
+    throw new ConfigError(
+      "the controller needs --approval-key-file (STSGUARD_APPROVAL_KEY_FILE): it acts only on expose annotations approved at admission with that key, and the webhook needs the same file",
+    );
+  }
   const leaseNamespace =
     options.leaseNamespace ??
     (options.env["POD_NAMESPACE"] ||
@@ -39,6 +51,9 @@ export function startServeController(options: ServeControllerOptions): Controlle
     kubeConfig: options.kubeConfig,
     logger: options.logger,
     policy: options.policy,
+    limits: options.limits,
+    namespaceLabels: options.namespaceLabels,
+    approvalKey: readApprovalKey(options.approvalKeyFile),
     registry: options.registry,
     leaseNamespace,
     identity,

@@ -14,8 +14,10 @@ export { formatInstant, parseRfc3339, type ParsedInstant } from "./instant.js";
 export { matchesAnyGlob, matchesGlob, matchesSelector } from "./match.js";
 export {
   isMode,
+  labelsMayLower,
   modeRank,
   namespaceMode,
+  usesNamespaceLabels,
   type GuardrailSettings,
   type NamespaceLabels,
   type NamespaceModeResult,

@@ -47,11 +47,24 @@ export interface Exemption {
   readonly rules: readonly RuleId[] | null;
 }
 
+/** A label key and the value that opts a namespace out (`optOutLabel`). */
+export interface LabelPair {
+  readonly key: string;
+  readonly value: string;
+}
+
 export interface GuardrailsConfig {
   /** The mode of a namespace no rule matches. */
   readonly mode: Mode;
   readonly namespaces: readonly NamespaceRule[];
-  /** Whether a namespace label `<labelPrefix>/mode` may lower (never raise) the mode. */
+  /**
+   * Names or globs of the namespaces whose own labels may lower their mode (the opt-out label,
+   * the mode label, a `namespaces` rule that matches by label). Empty: no label lowers anything.
+   */
+  readonly labelsMayLowerIn: readonly string[];
+  /** A label that turns the mode `off` in namespaces of `labelsMayLowerIn`; null: none. */
+  readonly optOutLabel: LabelPair | null;
+  /** Whether a label `<labelPrefix>/mode` may lower (never raise) the mode in `labelsMayLowerIn`. */
   readonly namespaceModeLabel: boolean;
   readonly exemptions: readonly Exemption[];
 }
@@ -59,6 +72,8 @@ export interface GuardrailsConfig {
 export const DEFAULT_GUARDRAILS: GuardrailsConfig = Object.freeze({
   mode: "enforce",
   namespaces: Object.freeze([]),
+  labelsMayLowerIn: Object.freeze([]),
+  optOutLabel: null,
   namespaceModeLabel: false,
   exemptions: Object.freeze([]),
 });

@@ -1,12 +1,21 @@
 /**
- * The webhook's view of the cluster: StatefulSets and per-pod Services kept by list+watch
- * (summaries only), answered from memory while the watches show signs of life, read live
- * otherwise. Live reads carry a deadline well inside the webhook's timeout.
+ * The webhook's view of the cluster: StatefulSets, Services and the HorizontalPodAutoscalers of
+ * StatefulSets kept by list+watch (summaries only), answered from memory while the watches show
+ * signs of life, read live otherwise. Live reads carry a deadline well inside the webhook's
+ * timeout. A StatefulSet is answered joined with the HPA that scales it, which widens the
+ * ordinals it may have (src/policy/ordinal-range.ts).
  */
 import type { Logger } from "pino";
 import { ConfigError, LookupError } from "../errors.js";
-import { summarizePerPodService, summarizeService, summarizeStatefulSet } from "../policy/index.js";
+import {
+  summarizeAutoscaler,
+  summarizePerPodService,
+  summarizeService,
+  summarizeStatefulSet,
+  withAutoscaler,
+} from "../policy/index.js";
 import type {
+  AutoscalerSummary,
   PerPodServiceSummary,
   ServiceLookup,
   ServiceSummary,
@@ -30,15 +39,22 @@ import {
   type KubeConfig,
   type KubeTransport,
 } from "./client.js";
-import { createReflector, type Clock, type ReflectorMetrics } from "./reflector.js";
+import {
+  createReflector,
+  type Clock,
+  type Reflector,
+  type ReflectorMetrics,
+  type ReflectorOptions,
+} from "./reflector.js";
 
 export type { Clock, ReflectorMetrics, WatchRestartReason } from "./reflector.js";
 
 export type LiveReadOutcome = "found" | "not-found" | "listed" | "unavailable";
+export type LiveReadWhat = "statefulset" | "services" | "autoscalers";
 
 /** Counters a caller may back with prom-client; every method is called synchronously. */
 export interface ClusterSourceMetrics extends ReflectorMetrics {
-  recordLiveRead(what: "statefulset" | "services", outcome: LiveReadOutcome): void;
+  recordLiveRead(what: LiveReadWhat, outcome: LiveReadOutcome): void;
 }
 
 export interface ClusterSourceOptions {
@@ -67,16 +83,24 @@ export interface ClusterSourceOptions {
 }
 
 export interface ClusterSourceHealth {
-  /** Both caches have completed their first list. */
+  /** Every cache has completed its first list. */
   readonly synced: boolean;
-  /** lookup() answers from memory (else it reads live). */
+  /** The StatefulSet cache is trusted (lookup() also needs autoscalersFresh to answer from memory). */
   readonly statefulSetsFresh: boolean;
   /** perPodServices() answers from memory (else it lists live). */
   readonly servicesFresh: boolean;
+  /** autoscalers() answers from memory (else it lists live). */
+  readonly autoscalersFresh: boolean;
   readonly statefulSets: number;
   readonly perPodServices: number;
+  /** HorizontalPodAutoscalers of StatefulSets (those of anything else are not kept). */
+  readonly autoscalers: number;
   /** The resourceVersion each watch stands at (from its list, events and bookmarks). */
-  readonly resourceVersions: { readonly statefulSets: string; readonly services: string };
+  readonly resourceVersions: {
+    readonly statefulSets: string;
+    readonly services: string;
+    readonly autoscalers: string;
+  };
 }
 
 /**
@@ -90,19 +114,20 @@ export interface CachedService {
 
 /** What the caches hold, for gauges computed from them (summaries only, never whole objects). */
 export interface ClusterSnapshot {
+  /** Each joined with the HPA that scales it, if any. */
   readonly statefulSets: readonly StatefulSetSummary[];
   readonly services: readonly CachedService[];
 }
 
 export interface ClusterSource extends StatefulSetSource {
   /**
-   * Starts list+watch of StatefulSets and Services in all namespaces. Resolves once both have
-   * synced, or when the source is closed first (isReady() tells which). Calling it again
-   * returns the same wait and starts nothing new.
+   * Starts list+watch of StatefulSets, Services and HorizontalPodAutoscalers in all namespaces.
+   * Resolves once all have synced, or when the source is closed first (isReady() tells which).
+   * Calling it again returns the same wait and starts nothing new.
    */
   start(): Promise<void>;
   readHealth(): ClusterSourceHealth;
-  /** The caches as they stand; null until both have synced. */
+  /** The caches as they stand; null until all have synced. */
   readSnapshot(): ClusterSnapshot | null;
 }
 
@@ -129,6 +154,24 @@ export const CLUSTER_SOURCE_DEFAULTS: Settings = Object.freeze({
 
 const STATEFULSET_TYPE: TypeMeta = { apiVersion: "apps/v1", kind: "StatefulSet" };
 const SERVICE_TYPE: TypeMeta = { apiVersion: "v1", kind: "Service" };
+// autoscaling/v2 is served from Kubernetes 1.23, below the chart's floor (1.24).
+const HPA_TYPE: TypeMeta = { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler" };
+const HPA_PATH = "/apis/autoscaling/v2";
+
+/**
+ * What a cache of HorizontalPodAutoscalers lists, watches and keeps: only HPAs of StatefulSets
+ * (summarizeAutoscaler drops the rest), so a cluster's many Deployment HPAs cost it nothing. The
+ * webhook's cache and the controller's share it.
+ */
+export const AUTOSCALER_CACHE: Pick<
+  ReflectorOptions<AutoscalerSummary>,
+  "resource" | "path" | "typeMeta" | "summarize"
+> = Object.freeze({
+  resource: "horizontalpodautoscalers",
+  path: `${HPA_PATH}/horizontalpodautoscalers`,
+  typeMeta: HPA_TYPE,
+  summarize: summarizeAutoscaler,
+});
 
 export function createClusterSource(options: ClusterSourceOptions): ClusterSource {
   const settings = { ...CLUSTER_SOURCE_DEFAULTS, ...definedOnly(options) };
@@ -165,6 +208,9 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
     typeMeta: SERVICE_TYPE,
     summarize: summarizeCachedService,
   });
+  const autoscalers = createReflector<AutoscalerSummary>({ ...shared, ...AUTOSCALER_CACHE });
+  const caches = [statefulSets, services, autoscalers];
+  const allSynced = (): boolean => caches.every((cache) => cache.isSynced());
   const live: LiveReader = {
     transport,
     logger,
@@ -180,21 +226,65 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
     resolveClosed = resolve;
   });
 
-  const lookupLive = async (namespace: string, name: string): Promise<StatefulSetLookup> => {
-    const result = await readStatefulSetLive(live, namespace, name);
-    options.metrics?.recordLiveRead("statefulset", result.status);
-    return result;
+  const autoscalersLive = async (namespace: string): Promise<readonly AutoscalerSummary[]> => {
+    try {
+      const listed = await listAutoscalersLive(live, namespace);
+      options.metrics?.recordLiveRead("autoscalers", "listed");
+      return listed;
+    } catch (error: unknown) {
+      options.metrics?.recordLiveRead("autoscalers", "unavailable");
+      throw error;
+    }
   };
+
+  const readAutoscalers = (namespace: string): Promise<readonly AutoscalerSummary[]> =>
+    autoscalers.isFresh()
+      ? Promise.resolve(autoscalers.listNamespace(namespace))
+      : autoscalersLive(namespace);
+
+  /**
+   * The StatefulSet read live, joined with the HPAs of its namespace as `readHpas` reads them
+   * (in parallel: a StatefulSet not found costs one list it did not need, never a round trip).
+   */
+  const readJoined = async (
+    namespace: string,
+    name: string,
+    readHpas: (namespace: string) => Promise<readonly AutoscalerSummary[]>,
+  ): Promise<StatefulSetLookup> => {
+    const [result, hpas] = await Promise.all([
+      readStatefulSetLive(live, namespace, name),
+      readHpas(namespace).then(
+        (list) => ({ list }),
+        (error: unknown) => ({ error }),
+      ),
+    ]);
+    options.metrics?.recordLiveRead("statefulset", result.status);
+    if (result.status !== "found") return result;
+    if ("error" in hpas) {
+      if (!(hpas.error instanceof LookupError)) throw hpas.error;
+      return { status: "unavailable", reason: hpas.error.message };
+    }
+    return { status: "found", statefulSet: withAutoscaler(result.statefulSet, hpas.list) };
+  };
+
+  /** Both read live: what a denial that rests on the caches is confirmed with. */
+  const lookupLive = (namespace: string, name: string): Promise<StatefulSetLookup> =>
+    readJoined(namespace, name, autoscalersLive);
 
   const lookupCached = (namespace: string, name: string): StatefulSetLookup | null => {
-    if (!statefulSets.isFresh()) return null;
+    if (!statefulSets.isFresh() || !autoscalers.isFresh()) return null;
     const found = statefulSets.get(namespace, name);
-    return found ? { status: "found", statefulSet: found } : { status: "not-found" };
+    if (!found) return { status: "not-found" };
+    return {
+      status: "found",
+      statefulSet: withAutoscaler(found, autoscalers.listNamespace(namespace)),
+    };
   };
 
+  /** From memory when both caches are fresh; else live what is not (the HPAs may be fresh). */
   const lookup = (namespace: string, name: string): Promise<StatefulSetLookup> => {
     const cached = lookupCached(namespace, name);
-    return cached ? Promise.resolve(cached) : lookupLive(namespace, name);
+    return cached ? Promise.resolve(cached) : readJoined(namespace, name, readAutoscalers);
   };
 
   const listNamespaceServicesLive = async (
@@ -243,39 +333,57 @@ export function createClusterSource(options: ClusterSourceOptions): ClusterSourc
     lookupLive,
     perPodServices,
     lookupService,
-    readSnapshot: () =>
-      statefulSets.isSynced() && services.isSynced()
-        ? { statefulSets: statefulSets.listAll(), services: services.listAll() }
-        : null,
-    isReady: () =>
-      !closeController.signal.aborted && statefulSets.isSynced() && services.isSynced(),
+    autoscalers: readAutoscalers,
+    autoscalersLive,
+    readSnapshot: () => (allSynced() ? readSnapshot(statefulSets, services, autoscalers) : null),
+    isReady: () => !closeController.signal.aborted && allSynced(),
     readHealth: () => ({
-      synced: statefulSets.isSynced() && services.isSynced(),
+      synced: allSynced(),
       statefulSetsFresh: statefulSets.isFresh(),
       servicesFresh: services.isFresh(),
+      autoscalersFresh: autoscalers.isFresh(),
       statefulSets: statefulSets.count(),
       perPodServices: perPodOnly(services.listAll()).length,
+      autoscalers: autoscalers.count(),
       resourceVersions: {
         statefulSets: statefulSets.currentResourceVersion(),
         services: services.currentResourceVersion(),
+        autoscalers: autoscalers.currentResourceVersion(),
       },
     }),
     start() {
       if (closeController.signal.aborted) return Promise.resolve();
-      running ??= Promise.all([statefulSets.run(), services.run()]);
+      running ??= Promise.all(caches.map((cache) => cache.run()));
       startWait ??= Promise.race([
-        Promise.all([statefulSets.synced, services.synced]).then(() => undefined),
+        Promise.all(caches.map((cache) => cache.synced)).then(() => undefined),
         closed,
       ]);
       return startWait;
     },
     async close() {
       closeController.abort(new LookupError("the cluster source is closed"));
-      statefulSets.stop();
-      services.stop();
+      for (const cache of caches) cache.stop();
       resolveClosed();
       await running;
     },
+  };
+}
+
+/** The caches' summaries, each StatefulSet joined with the HPA that scales it. */
+function readSnapshot(
+  statefulSets: Reflector<StatefulSetSummary>,
+  services: Reflector<CachedService>,
+  autoscalers: Reflector<AutoscalerSummary>,
+): ClusterSnapshot {
+  const byNamespace = new Map<string, AutoscalerSummary[]>();
+  for (const hpa of autoscalers.listAll()) {
+    byNamespace.set(hpa.namespace, [...(byNamespace.get(hpa.namespace) ?? []), hpa]);
+  }
+  return {
+    statefulSets: statefulSets
+      .listAll()
+      .map((sts) => withAutoscaler(sts, byNamespace.get(sts.namespace) ?? [])),
+    services: services.listAll(),
   };
 }
 
@@ -374,13 +482,37 @@ function unavailable(reader: LiveReader, reason: string, error?: unknown): State
   return { status: "unavailable", reason };
 }
 
-/** All per-pod Services of a namespace, page by page, under one deadline for the whole list. */
-async function listServicesLive(
-  reader: LiveReader,
-  namespace: string,
-): Promise<PerPodServiceSummary[]> {
-  const what = `Services in namespace ${namespace}`;
-  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services`;
+/** All per-pod Services of a namespace. */
+function listServicesLive(reader: LiveReader, namespace: string): Promise<PerPodServiceSummary[]> {
+  return listLive(reader, {
+    what: `Services in namespace ${namespace}`,
+    path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/services`,
+    summarize: (item) => summarizePerPodService(withTypeMeta(item, SERVICE_TYPE), namespace),
+  });
+}
+
+/** The HorizontalPodAutoscalers of StatefulSets in a namespace. */
+function listAutoscalersLive(reader: LiveReader, namespace: string): Promise<AutoscalerSummary[]> {
+  return listLive(reader, {
+    what: `HorizontalPodAutoscalers in namespace ${namespace}`,
+    path: `${HPA_PATH}/namespaces/${encodeURIComponent(namespace)}/horizontalpodautoscalers`,
+    summarize: (item) => summarizeAutoscaler(withTypeMeta(item, HPA_TYPE), namespace),
+  });
+}
+
+interface LiveList<T> {
+  /** For messages: `Services in namespace demo`. */
+  readonly what: string;
+  readonly path: string;
+  readonly summarize: (item: unknown) => T | null;
+}
+
+/**
+ * A namespaced list, page by page, under one deadline for the whole list; what `summarize`
+ * keeps. Throws LookupError naming what could not be listed.
+ */
+async function listLive<T>(reader: LiveReader, list: LiveList<T>): Promise<T[]> {
+  const { what, path } = list;
   const deadline = new AbortController();
   const timer = setTimeout(() => {
     deadline.abort(new LookupError(`no answer within ${reader.timeoutMs} ms`));
@@ -391,7 +523,7 @@ async function listServicesLive(
   reader.closeController.signal.addEventListener("abort", onClose, { once: true });
   if (reader.closeController.signal.aborted) onClose();
   try {
-    const found: PerPodServiceSummary[] = [];
+    const found: T[] = [];
     let continueToken: string | undefined;
     do {
       const query = { limit: String(reader.pageSize), continue: continueToken };
@@ -403,7 +535,7 @@ async function listServicesLive(
         throw new LookupError(`the API server answered ${describeApiFailure(status, body)}`);
       }
       for (const item of page.items) {
-        const summary = summarizePerPodService(withTypeMeta(item, SERVICE_TYPE), namespace);
+        const summary = list.summarize(item);
         if (summary) found.push(summary);
       }
       continueToken = page.continueToken;

@@ -18,9 +18,15 @@ export interface GenerateOptions {
   readonly defaultNamespace: string;
   /** Where `ports` came from, for messages: `--port` (the default) or an annotation. */
   readonly portsFrom?: string;
+  /**
+   * The ordinals to build Services for, in this order; default every ordinal of the StatefulSet,
+   * `[start, start + replicas)`. The controller adds those of Services it keeps for pods an
+   * autoscaler scaled in.
+   */
+  readonly ordinals?: readonly number[];
 }
 
-interface ContainerPort {
+export interface ContainerPort {
   readonly name: string | undefined;
   readonly containerPort: number;
   readonly protocol: string;
@@ -60,7 +66,7 @@ export function generatePerPodServices(
   );
   const explicitNamespace = readString(readMap(statefulSet, "metadata"), "namespace");
   const services: Record<string, unknown>[] = [];
-  for (let ordinal = sts.start; ordinal < sts.start + sts.replicas; ordinal++) {
+  for (const ordinal of options.ordinals ?? ordinalsOf(sts)) {
     const target = { statefulSet: sts.name, ordinal };
     const podName = `${sts.name}-${ordinal}`;
     services.push({
@@ -82,7 +88,14 @@ export function generatePerPodServices(
   return services;
 }
 
-function readContainerPorts(statefulSet: unknown): ContainerPort[] {
+function* ordinalsOf(sts: {
+  readonly start: number;
+  readonly replicas: number;
+}): Generator<number, void, undefined> {
+  for (let ordinal = sts.start; ordinal < sts.start + sts.replicas; ordinal++) yield ordinal;
+}
+
+export function readContainerPorts(statefulSet: unknown): ContainerPort[] {
   const podSpec = readMap(readMap(readMap(statefulSet, "spec"), "template"), "spec");
   const containers = podSpec?.["containers"];
   const found: ContainerPort[] = [];

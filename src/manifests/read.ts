@@ -147,13 +147,14 @@ async function listTargets(
   const problems: InputProblem[] = [];
   const targets: Target[] = [];
   const seen = new Set<string>();
+  const tree = await resolveTree(paths, options.cwd);
   for (const given of paths) {
     if (given === "-") {
       if (!seen.has(STDIN_NAME)) targets.push({ absolutePath: undefined });
       seen.add(STDIN_NAME);
       continue;
     }
-    const found = await expandPath(path.resolve(options.cwd, given), given, problems);
+    const found = await expandPath(path.resolve(options.cwd, given), given, problems, tree);
     for (const absolutePath of found) {
       if (seen.has(absolutePath)) continue;
       seen.add(absolutePath);
@@ -180,17 +181,47 @@ async function readTarget(
   return { file, absolutePath, text };
 }
 
+/**
+ * The paths given, as the walk judges symbolic links by: their real paths, and how to name them
+ * in a message. A path given is read even when it is itself a link (whoever runs the command
+ * named it); inside a directory, a link is followed only to somewhere under one of these, so
+ * that a file in the tree cannot make `check` read (and print parts of) a file elsewhere, or
+ * `fix` write one.
+ */
+interface GivenTree {
+  readonly roots: readonly string[];
+  readonly cwd: string;
+  readonly described: string;
+}
+
+async function resolveTree(paths: readonly string[], cwd: string): Promise<GivenTree> {
+  const given = paths.filter((p) => p !== "-");
+  const roots = await Promise.all(
+    given.map((p) => realpath(path.resolve(cwd, p)).catch(() => null)),
+  );
+  return {
+    roots: roots.filter((root): root is string => root !== null),
+    cwd,
+    described: given.join(", "),
+  };
+}
+
+function isInside(tree: GivenTree, real: string): boolean {
+  return tree.roots.some((root) => real === root || real.startsWith(`${root}${path.sep}`));
+}
+
 /** Files under a path: the file itself, or the manifest files of a directory tree, sorted. */
 async function expandPath(
   absolutePath: string,
   given: string,
   problems: InputProblem[],
+  tree: GivenTree,
 ): Promise<string[]> {
   try {
     const info = await stat(absolutePath);
     if (!info.isDirectory()) return [absolutePath];
     const found: string[] = [];
-    await walkDirectory(absolutePath, found, new Set());
+    await walkDirectory(absolutePath, { found, visited: new Set(), problems, tree });
     if (found.length === 0) {
       problems.push({
         file: given,
@@ -209,23 +240,58 @@ async function expandPath(
   }
 }
 
-async function walkDirectory(dir: string, found: string[], visited: Set<string>): Promise<void> {
-  // Symbolic links may loop back to a parent; each real directory is walked once.
+interface Walk {
+  readonly found: string[];
+  /** Real paths of the directories walked: links may loop back to a parent. */
+  readonly visited: Set<string>;
+  readonly problems: InputProblem[];
+  readonly tree: GivenTree;
+}
+
+async function walkDirectory(dir: string, walk: Walk): Promise<void> {
   const real = await realpath(dir);
-  if (visited.has(real)) return;
-  visited.add(real);
+  if (walk.visited.has(real)) return;
+  walk.visited.add(real);
   const entries = await readdir(dir, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     const child = path.join(dir, entry.name);
-    const isLink = entry.isSymbolicLink();
-    const info = isLink ? await stat(child).catch(() => null) : null;
-    if (entry.isDirectory() || info?.isDirectory()) {
-      await walkDirectory(child, found, visited);
-    } else if ((entry.isFile() || info?.isFile()) && hasManifestExtension(entry.name)) {
-      found.push(child);
+    if (entry.isSymbolicLink()) {
+      await followLink(child, entry.name, walk);
+    } else if (entry.isDirectory()) {
+      await walkDirectory(child, walk);
+    } else if (entry.isFile() && hasManifestExtension(entry.name)) {
+      walk.found.push(child);
     }
   }
+}
+
+/**
+ * A link inside the tree: followed, under its real path, when that is inside the paths given
+ * (read once, and never written through); refused with an error when it leads outside them, so
+ * that the run fails rather than pass over a file `kubectl apply` would follow. A link to
+ * nothing, or to something that is neither a directory nor a manifest file, is not a manifest.
+ */
+async function followLink(link: string, name: string, walk: Walk): Promise<void> {
+  const target = await realpath(link).catch(() => null);
+  const info = target === null ? null : await stat(target).catch(() => null);
+  if (target === null || info === null) return;
+  const isManifest = info.isFile() && hasManifestExtension(name);
+  if (!info.isDirectory() && !isManifest) return;
+  if (!isInside(walk.tree, target)) {
+    const shown = toDisplayPath(walk.tree.cwd, link);
+    walk.problems.push({
+      file: shown,
+      severity: "error",
+      message:
+        `skipped ${shown}: a symbolic link to ${target}, outside the paths given ` +
+        `(${walk.tree.described}); links are followed only within them: give the target's path ` +
+        `too, or replace the link with the file`,
+    });
+    return;
+  }
+  if (info.isDirectory()) await walkDirectory(target, walk);
+  else walk.found.push(target);
 }
 
 function hasManifestExtension(name: string): boolean {

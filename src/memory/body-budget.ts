@@ -9,7 +9,10 @@ import { readContainerMemoryLimit } from "./container-memory.js";
 
 const MiB = 1024 * 1024;
 
-/** Memory the process needs besides request bodies: code, caches, buffers, V8's own. */
+/**
+ * Memory the process needs besides request bodies: code, caches (summaries of StatefulSets,
+ * Services, Namespaces and the HPAs of StatefulSets; a few hundred bytes each), buffers, V8's own.
+ */
 export const BASELINE_MEMORY_BYTES = 96 * MiB;
 /**
  * Memory one body byte costs at its peak: the Buffer, its string, the parsed object (V8 objects

@@ -45,6 +45,8 @@ export interface WebhookMetrics {
   setActiveConfig(hash: string, exemptions: readonly Exemption[]): void;
   /** A connection closed on arrival because the server's connection cap was reached. */
   observeDroppedConnection(): void;
+  /** A connection closed before its first request: headers too late, or a failed TLS handshake. */
+  observeCutConnection(reason: "first-request-timeout" | "tls-handshake-failed"): void;
   /** A log line dropped because too much was already waiting for stdout (a stalled reader). */
   observeDroppedLogLine(): void;
   /** The serving certificate's notAfter, in seconds since the epoch, whenever one is installed. */
@@ -238,6 +240,16 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     help: "Connections closed on arrival because the connection cap (--max-connections) was reached.",
     registers: [registry],
   });
+  const cutConnections = new Counter({
+    name: "stsguard_connections_cut_total",
+    help:
+      "Connections closed before their first request, by reason: first-request-timeout (no " +
+      "complete request headers within --headers-timeout of the TCP accept, TLS handshake " +
+      "included) or tls-handshake-failed (with --client-ca also a missing or untrusted client " +
+      "certificate).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   const droppedLogLines = new Counter({
     name: "stsguard_log_lines_dropped_total",
     help: "Log lines dropped because 4 MiB of lines were already waiting for a stdout nobody read.",
@@ -282,7 +294,7 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
   });
   const exemptionsApplied = new Counter({
     name: "stsguard_exemptions_applied_total",
-    help: "Admission requests whose errors an exemption turned into warnings, by exemption name.",
+    help: "Writes whose errors an exemption turned into warnings (counted at /validate), by exemption name.",
     labelNames: ["exemption"] as const,
     registers: [registry],
   });
@@ -327,12 +339,12 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
       requests.inc({ endpoint, decision }, 0);
     }
   }
-  for (const resource of ["statefulsets", "services"]) {
+  for (const resource of ["statefulsets", "services", "horizontalpodautoscalers"]) {
     for (const reason of ["server-closed", "silent", "gone", "failed"]) {
       watchRestarts.inc({ resource, reason }, 0);
     }
   }
-  for (const what of ["statefulset", "services"]) {
+  for (const what of ["statefulset", "services", "autoscalers"]) {
     for (const outcome of ["found", "not-found", "listed", "unavailable"]) {
       liveReads.inc({ what, outcome }, 0);
     }
@@ -347,7 +359,11 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
         decision,
         mode: modeLabel,
       }));
-      for (const exemption of exemptions ?? []) exemptionsApplied.inc({ exemption });
+      // The API server calls /mutate and then /validate for one write, and both decide the
+      // exemption; only /validate's decision admits, so each write is counted once.
+      if (endpoint === "validate") {
+        for (const exemption of exemptions ?? []) exemptionsApplied.inc({ exemption });
+      }
       for (const { rule, severity } of reported) {
         pendingFindings.add(`${endpoint} ${rule} ${severity}`, () => ({
           endpoint,
@@ -374,6 +390,9 @@ export function createMetrics(options: MetricsOptions): WebhookMetrics {
     },
     observeDroppedConnection(): void {
       droppedConnections.inc();
+    },
+    observeCutConnection(reason): void {
+      cutConnections.inc({ reason });
     },
     observeDroppedLogLine(): void {
       droppedLogLines.inc();

@@ -174,6 +174,10 @@ async function listOwnReports(
     let continueToken: string | undefined;
     do {
       const query = {
+        // The name too: RBAC can then limit this list to `resourceNames: [stsguard]` (the API
+        // server authorizes a list that selects one metadata.name as a request for that name),
+        // so the audit ServiceAccount need not read other tools' reports.
+        fieldSelector: `metadata.name=${REPORT_NAME}`,
         labelSelector: `${MANAGED_BY_LABEL}=stsguard`,
         limit: "500",
         continue: continueToken,
@@ -229,10 +233,15 @@ async function putReport(
       }
     }
     const stored = await calls.read();
-    current =
-      stored.status === 200
-        ? readString(readMap(stored.body, "metadata"), "resourceVersion")
-        : undefined;
+    const metadata = stored.status === 200 ? readMap(stored.body, "metadata") : undefined;
+    // A report of that name that stsguard did not label is another producer's: never replace it.
+    if (metadata !== undefined && readMap(metadata, "labels")?.[MANAGED_BY_LABEL] !== "stsguard") {
+      throw new LookupError(
+        `${report.metadata.namespace}/${REPORT_NAME} exists but is not stsguard's ` +
+          `(no label ${MANAGED_BY_LABEL}=stsguard); left alone`,
+      );
+    }
+    current = metadata === undefined ? undefined : readString(metadata, "resourceVersion");
   }
   throw new LookupError(
     `${report.metadata.namespace}/${REPORT_NAME} kept changing under us (${CONFLICT_RETRIES + 1} conflicts)`,

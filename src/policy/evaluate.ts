@@ -1,4 +1,5 @@
-import { describeOrdinalRange, hasOrdinal, isExternallyAccessible } from "./objects.js";
+import { isExternallyAccessible } from "./objects.js";
+import { describeOrdinalRange, describeRangeFix, hasOrdinal } from "./ordinal-range.js";
 import { parsePodTarget, toPodName } from "./pod-target.js";
 import { readMap } from "./raw-object.js";
 import {
@@ -133,7 +134,8 @@ function fixService(facts: ServiceFacts, config: PolicyConfig): unknown {
 
 /**
  * `orphaned-service`: per-pod Services that a StatefulSet create, update or scale leaves
- * pointing outside its new ordinal range.
+ * pointing outside the ordinals it may have (possibleOrdinals: with an autoscaler, those below
+ * start + maxReplicas stay, whoever scales and to whatever count within reach of it).
  */
 export function evaluateStatefulSetChange(
   sts: StatefulSetSummary,
@@ -155,10 +157,16 @@ export function evaluateStatefulSetChange(
       message:
         `StatefulSet ${sts.namespace}/${sts.name} will have ${describeOrdinalRange(sts)}, so ` +
         `Service ${svc.name} selects pod ${toPodName(svc.target)}, which will not exist; ` +
-        `delete that Service or keep enough replicas`,
+        `delete that Service or ${orphanFix(sts)}`,
       fixable: false,
       path: ["spec", "replicas"],
     }));
+}
+
+/** Short (the message has named the autoscaler): the warning must fit 256 characters. */
+function orphanFix(sts: StatefulSetSummary): string {
+  const fix = describeRangeFix(sts, true);
+  return fix === "scale it up" ? "keep enough replicas" : fix;
 }
 
 /** `<rule-id>: <message>`, the form used in denials, warnings and logs. */

@@ -3,8 +3,22 @@ export { evaluateService, evaluateStatefulSetChange, formatFinding } from "./eva
 export type { ServiceContext } from "./evaluate.js";
 export { evaluateGoverningService, needsGoverningService } from "./governing-service.js";
 export {
+  findAutoscaler,
+  mergeAutoscalers,
+  readAutoscaler,
+  summarizeAutoscaler,
+  withAutoscaler,
+} from "./autoscalers.js";
+export type { AutoscalerReading } from "./autoscalers.js";
+export {
+  describeAutoscaler,
   describeOrdinalRange,
+  describeRangeFix,
   hasOrdinal,
+  possibleOrdinals,
+} from "./ordinal-range.js";
+export type { OrdinalRange } from "./ordinal-range.js";
+export {
   isExternallyAccessible,
   isStatefulSet,
   readPodNameSelector,

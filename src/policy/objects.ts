@@ -45,10 +45,12 @@ export function summarizeStatefulSet(
   const name = readString(metadata, "name");
   if (!name) return null;
   const spec = readMap(obj, "spec");
+  const replicasUnset = spec?.["replicas"] === undefined || spec["replicas"] === null;
   return {
     namespace: readString(metadata, "namespace") || defaultNamespace,
     name,
     replicas: readCount(spec, "replicas", 1),
+    ...(replicasUnset ? { replicasUnset } : {}),
     start: readCount(readMap(spec, "ordinals"), "start", 0),
     podLabels: readStringMap(readMap(readMap(spec, "template"), "metadata")?.["labels"]),
     labels: readStringMap(metadata?.["labels"]),
@@ -71,9 +73,12 @@ export function summarizeService(obj: unknown, defaultNamespace: string): Servic
   };
 }
 
-/** The StatefulSet as it will be after a scale to `replicas` (a Scale carries no ordinals). */
+/**
+ * The StatefulSet as it will be after a scale to `replicas` (a Scale carries no ordinals); its
+ * autoscaler, if any, stays.
+ */
 export function withReplicas(sts: StatefulSetSummary, replicas: number): StatefulSetSummary {
-  return { ...sts, replicas };
+  return sts.replicasUnset ? { ...sts, replicas, replicasUnset: false } : { ...sts, replicas };
 }
 
 /** The per-pod Service summary for `orphaned-service`; null if not a per-pod Service or malformed. */
@@ -88,18 +93,6 @@ export function summarizePerPodService(
   const name = readString(metadata, "name");
   if (!target || !name) return null;
   return { namespace: readString(metadata, "namespace") || defaultNamespace, name, target };
-}
-
-/** Whether the ordinal range `[start, start + replicas)` holds `ordinal`. */
-export function hasOrdinal(sts: StatefulSetSummary, ordinal: number): boolean {
-  return ordinal >= sts.start && ordinal < sts.start + sts.replicas;
-}
-
-export function describeOrdinalRange(sts: StatefulSetSummary): string {
-  if (sts.replicas === 0) return "0 replicas (no pods)";
-  const last = sts.start + sts.replicas - 1;
-  const range = sts.start === last ? `ordinal ${sts.start}` : `ordinals ${sts.start}-${last}`;
-  return `${sts.replicas} replica${sts.replicas === 1 ? "" : "s"} (${range})`;
 }
 
 export function supportsExternalIPsPolicy(kubeVersion: KubeVersion): boolean {

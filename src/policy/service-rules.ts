@@ -1,9 +1,10 @@
+import { isExternallyAccessible, readPodNameSelector } from "./objects.js";
 import {
   describeOrdinalRange,
+  describeRangeFix,
   hasOrdinal,
-  isExternallyAccessible,
-  readPodNameSelector,
-} from "./objects.js";
+  possibleOrdinals,
+} from "./ordinal-range.js";
 import { describeValue, truncateText } from "./echo.js";
 import { toPodName } from "./pod-target.js";
 import { hasOwn, isJsonMap, readMap, readString } from "./raw-object.js";
@@ -74,11 +75,14 @@ export function checkStatefulSet(facts: ServiceFacts, config: PolicyConfig): Raw
   const sts = lookup.statefulSet;
   const findings: RawFinding[] = [];
   if (!hasOrdinal(sts, target.ordinal)) {
+    const choice = possibleOrdinals(sts).autoscaler
+      ? "an ordinal in that range"
+      : "an existing ordinal";
     findings.push({
       rule: "ordinal-out-of-range",
       message:
         `${facts.display} selects pod ${toPodName(target)}, but StatefulSet ${sts.name} has ` +
-        `${describeOrdinalRange(sts)}; scale it up or select an existing ordinal`,
+        `${describeOrdinalRange(sts)}; ${describeRangeFix(sts)} or select ${choice}`,
       fixable: false,
       path: selectorPath(POD_NAME_LABEL),
     });

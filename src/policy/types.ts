@@ -38,6 +38,16 @@ export interface StatefulSetSummary {
   readonly name: string;
   /** `spec.replicas`, defaulted to 1 as the API server does. */
   readonly replicas: number;
+  /**
+   * `spec.replicas` is absent, so `replicas` is the default 1. Only manifests can say so: the
+   * API server stores the default. Absent: false.
+   */
+  readonly replicasUnset?: boolean;
+  /**
+   * The autoscaler that scales this StatefulSet, joined by the source that answered the lookup
+   * (src/policy/autoscalers.ts); null or absent: none.
+   */
+  readonly autoscaler?: AutoscalerSummary | null;
   /** `spec.ordinals.start`, defaulted to 0. */
   readonly start: number;
   /** `spec.template.metadata.labels`: the labels every pod carries. */
@@ -46,6 +56,24 @@ export interface StatefulSetSummary {
   readonly labels: Readonly<Record<string, string>>;
   /** `spec.serviceName`, the governing Service; "" when unset. */
   readonly serviceName: string;
+}
+
+/**
+ * An autoscaler of a StatefulSet: a HorizontalPodAutoscaler, or (in manifests) a KEDA
+ * ScaledObject. Only those whose scaleTargetRef is a StatefulSet of group apps are kept.
+ */
+export interface AutoscalerSummary {
+  readonly kind: "HorizontalPodAutoscaler" | "ScaledObject";
+  readonly namespace: string;
+  readonly name: string;
+  /** `spec.scaleTargetRef.name`: the StatefulSet it scales, in its own namespace. */
+  readonly statefulSet: string;
+  /** `minReplicas` (default 1), or a ScaledObject's `minReplicaCount` (default 0). */
+  readonly minReplicas: number;
+  /** `maxReplicas`, or a ScaledObject's `maxReplicaCount` (default 100). */
+  readonly maxReplicas: number;
+  /** A ScaledObject's HPA (`keda-hpa-<name>` unless renamed), which it replaces; null for an HPA. */
+  readonly hpaName: string | null;
 }
 
 /** What `governing-service` needs to know of any Service. */

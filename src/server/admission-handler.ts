@@ -118,6 +118,7 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
         namespaces: deps.namespaces,
         now: deps.now,
         config: deps.config.current(),
+        ...(deps.exposeApproval ? { exposeApproval: deps.exposeApproval } : {}),
       });
       // Answered from memory, the common case: no await, so no microtask hop before the write.
       result = verdict instanceof Promise ? await verdict : verdict;

@@ -1,4 +1,4 @@
-import type { StatefulSetSummary } from "../policy/index.js";
+import { possibleOrdinals, type StatefulSetSummary } from "../policy/index.js";
 
 export interface DemoTarget {
   readonly namespace: string;
@@ -7,10 +7,10 @@ export interface DemoTarget {
   readonly ordinal: number;
 }
 
-/** The demo target for a StatefulSet: the first ordinal past its range. */
+/** The demo target for a StatefulSet: the first ordinal past the ordinals it may have. */
 export function toDemoTarget(sts: StatefulSetSummary | undefined): DemoTarget {
   if (!sts) return { namespace: "default", statefulSet: "web", ordinal: 3 };
-  return { namespace: sts.namespace, statefulSet: sts.name, ordinal: sts.start + sts.replicas };
+  return { namespace: sts.namespace, statefulSet: sts.name, ordinal: possibleOrdinals(sts).end };
 }
 
 /**

@@ -7,7 +7,7 @@
 export interface ConnectionLimits {
   /** A connection must finish its TLS handshake within this time. */
   readonly handshakeTimeoutMs: number;
-  /** A request's headers (and a new connection's first request) must arrive within this time. */
+  /** A request's headers must arrive within this time; a new connection's first request counts from the TCP accept. */
   readonly headersTimeoutMs: number;
   /** A whole request, body included, must arrive within this time. */
   readonly requestTimeoutMs: number;

@@ -28,6 +28,7 @@ import type { StatefulSetSource } from "../statefulsets/source.js";
 import type { KubeConfig } from "../kube/client.js";
 import { buildCurlExample, buildDemoReview, toDemoTarget } from "./demo-request.js";
 import type { ConnectionLimits } from "./limits.js";
+import type { AdmitDeps } from "../admission/admit.js";
 import { DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
 import { startServer, type RunningServer, type TlsSource } from "./server.js";
 
@@ -40,6 +41,8 @@ export interface ServeSettings {
   readonly metricsPort: number | null;
   readonly tlsCertFile: string | undefined;
   readonly tlsKeyFile: string | undefined;
+  /** `--client-ca`: admission callers must present a client certificate this CA signed. */
+  readonly clientCaFile?: string | undefined;
   readonly manifestsDir: string | undefined;
   readonly kubeconfig: string | undefined;
   readonly context: string | undefined;
@@ -57,6 +60,11 @@ export interface ServeSettings {
   readonly controller?: boolean;
   /** `--leader-election-namespace`: where the controller's Lease is. */
   readonly leaderElectionNamespace?: string | undefined;
+  /**
+   * `--approval-key-file`: the key that signs (admission) and checks (controller) approvals of
+   * expose annotations (src/controller/approval.ts); undefined: none.
+   */
+  readonly approvalKeyFile?: string | undefined;
   /** `--body-budget`; undefined: derived from the container's memory limit. */
   readonly bodyBudgetBytes?: number | undefined;
   /** `--body-budget-wait`; undefined: DEFAULT_BODY_BUDGET_WAIT_MS. */
@@ -117,7 +125,11 @@ export async function runServe(
     readCacheFreshness: () => {
       const health = opened?.readHealth?.();
       return health
-        ? { statefulsets: health.statefulSetsFresh, services: health.servicesFresh }
+        ? {
+            statefulsets: health.statefulSetsFresh,
+            services: health.servicesFresh,
+            horizontalpodautoscalers: health.autoscalersFresh,
+          }
         : null;
     },
     defaultMetrics: true,
@@ -165,9 +177,11 @@ export async function runServe(
       { bodyBudgetBytes: bodyBudget.maxBytes, bodyBudgetWaitMs: bodyBudget.maxWaitMs },
       "request body budget",
     );
+    const exposeApproval = await createApprovalGate(settings, opened, liveConfig, logger);
     running = await startServer({
       source,
       namespaces: opened.namespaces,
+      ...(exposeApproval ? { exposeApproval } : {}),
       config: liveConfig,
       logger,
       metrics,
@@ -181,7 +195,7 @@ export async function runServe(
       limits: settings.limits,
     });
     environment.stderr.write(
-      describeStart(running, tls.devCaFile, environment.cwd, opened.statefulSets, config),
+      describeStart(running, tls, environment.cwd, opened.statefulSets, config),
     );
     // The start-up lines go out now, not with the first batch of admission lines.
     stdout?.flush();
@@ -192,13 +206,13 @@ export async function runServe(
     await Promise.all([source.close(), opened.namespaces.close()]);
     throw error;
   }
-  // The controller builds Services with the configuration of its start (label prefix, extra
-  // labels); a reload reaches admission at once and the controller at its next start.
+  // The controller builds Services with the label settings of its start (prefix, extra labels);
+  // its `controller:` limits are read at every reconcile, so a reload applies at once.
   const controller = await startController(
     settings,
     environment,
     opened,
-    liveConfig.current(),
+    liveConfig,
     logger,
     metrics,
   );
@@ -216,21 +230,52 @@ export async function runServe(
   }
 }
 
+/**
+ * With `--approval-key-file` and a cluster: /mutate of StatefulSets checks who sets expose
+ * annotations and approves them for the controller (src/controller/approval-admission.ts).
+ */
+async function createApprovalGate(
+  settings: ServeSettings,
+  opened: OpenedSource,
+  config: LiveConfig,
+  logger: Logger,
+): Promise<AdmitDeps["exposeApproval"] | null> {
+  if (settings.approvalKeyFile === undefined || !opened.kubeConfig) return null;
+  const [{ readApprovalKey }, { createExposeApproval }, { createKubeTransport }] =
+    await Promise.all([
+      import("../controller/approval.js"),
+      import("../controller/approval-admission.js"),
+      import("../kube/client.js"),
+    ]);
+  const key = readApprovalKey(settings.approvalKeyFile);
+  if (!key) return null;
+  return createExposeApproval({
+    transport: createKubeTransport(opened.kubeConfig),
+    key,
+    labelPrefix: () => config.current().policy.labelPrefix,
+    logger,
+  });
+}
+
 /** The per-pod Service controller (src/controller), when `--controller` asks for it. */
 async function startController(
   settings: ServeSettings,
   environment: ServeEnvironment,
   opened: OpenedSource,
-  config: StsguardConfig,
+  config: LiveConfig,
   logger: Logger,
   metrics: WebhookMetrics,
 ): Promise<{ close(): Promise<void> } | null> {
   if (!settings.controller || !opened.kubeConfig) return null;
   const { startServeController } = await import("../controller/serve-controller.js");
+  const namespaces = opened.namespaces;
   return startServeController({
     kubeConfig: opened.kubeConfig,
     logger,
-    policy: config.policy,
+    policy: config.current().policy,
+    limits: () => config.current().controller,
+    namespaceLabels: (namespace) => namespaces.cachedLabels(namespace),
+    approvalKeyFile: settings.approvalKeyFile,
     registry: metrics.registry,
     env: environment.env,
     leaseNamespace: settings.leaderElectionNamespace,
@@ -363,9 +408,17 @@ async function selectTls(
   logger: Logger,
 ): Promise<{ source: TlsSource; devCaFile: string | null }> {
   const { tlsCertFile, tlsKeyFile } = settings;
+  const clientCa =
+    settings.clientCaFile === undefined
+      ? {}
+      : { clientCaFile: resolve(cwd, settings.clientCaFile) };
   if (tlsCertFile !== undefined && tlsKeyFile !== undefined) {
     return {
-      source: { certFile: resolve(cwd, tlsCertFile), keyFile: resolve(cwd, tlsKeyFile) },
+      source: {
+        certFile: resolve(cwd, tlsCertFile),
+        keyFile: resolve(cwd, tlsKeyFile),
+        ...clientCa,
+      },
       devCaFile: null,
     };
   }
@@ -390,14 +443,14 @@ async function selectTls(
     "no --tls-cert/--tls-key: serving development certificates (localhost, 127.0.0.1)",
   );
   return {
-    source: { certFile: dev.certFile, keyFile: dev.keyFile },
+    source: { certFile: dev.certFile, keyFile: dev.keyFile, ...clientCa },
     devCaFile: dev.caCertFile,
   };
 }
 
 function describeStart(
   running: RunningServer,
-  devCaFile: string | null,
+  { source, devCaFile }: { source: TlsSource; devCaFile: string | null },
   cwd: string,
   statefulSets: readonly StatefulSetSummary[],
   config: StsguardConfig,
@@ -407,6 +460,11 @@ function describeStart(
     `stsguard webhook: ${running.url}  (POST /mutate, POST /validate, GET /healthz, GET /readyz)`,
   ];
   if (running.metricsUrl !== null) lines.push(`metrics:          ${running.metricsUrl}`);
+  if ("clientCaFile" in source && source.clientCaFile !== undefined) {
+    lines.push(
+      `client certificates: required on ${running.url}, signed by ${source.clientCaFile} (--client-ca); curl needs --cert and --key`,
+    );
+  }
   if (devCaFile !== null) {
     const target = toDemoTarget(statefulSets[0]);
     const caFile = relative(cwd, devCaFile) || devCaFile;

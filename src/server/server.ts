@@ -9,7 +9,9 @@ import { ConfigError } from "../errors.js";
 import { createMetrics, type WebhookMetrics } from "../observability/metrics.js";
 import type { StatefulSetSource } from "../statefulsets/source.js";
 import { createDefaultBodyBudget, type BodyBudget } from "../memory/body-budget.js";
+import type { AdmitDeps } from "../admission/admit.js";
 import { createAdmissionHandler, DEFAULT_MAX_BODY_BYTES } from "./admission-handler.js";
+import { limitFirstRequest } from "./first-request.js";
 import { createHealthApp } from "./health-app.js";
 import {
   DEFAULT_CONNECTION_LIMITS,
@@ -24,10 +26,22 @@ import {
   type TlsWatcher,
 } from "./tls.js";
 
-/** PEM text given directly (tests, benchmarks), or files watched and reloaded when they change. */
+/**
+ * PEM text given directly (tests, benchmarks), or files watched and reloaded when they change.
+ * With a client CA (`--client-ca`) the admission port requires a client certificate it signed.
+ */
 export type TlsSource =
-  | { readonly cert: string | Buffer; readonly key: string | Buffer }
-  | { readonly certFile: string; readonly keyFile: string; readonly pollIntervalMs?: number };
+  | {
+      readonly cert: string | Buffer;
+      readonly key: string | Buffer;
+      readonly clientCa?: string | Buffer;
+    }
+  | {
+      readonly certFile: string;
+      readonly keyFile: string;
+      readonly clientCaFile?: string;
+      readonly pollIntervalMs?: number;
+    };
 
 export interface WebhookServerDeps {
   readonly source: StatefulSetSource;
@@ -47,6 +61,8 @@ export interface WebhookServerDeps {
   readonly metrics?: WebhookMetrics;
   /** Timeouts and the connection cap; each missing one takes its DEFAULT_CONNECTION_LIMITS value. */
   readonly limits?: Partial<ConnectionLimits>;
+  /** /mutate of StatefulSets: approvals of expose annotations (src/controller/approval-admission.ts). */
+  readonly exposeApproval?: AdmitDeps["exposeApproval"];
 }
 
 export interface StartServerOptions extends WebhookServerDeps {
@@ -116,6 +132,7 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
   const handleAdmission = createAdmissionHandler({
     source,
     ...(deps.namespaces ? { namespaces: deps.namespaces } : {}),
+    ...(deps.exposeApproval ? { exposeApproval: deps.exposeApproval } : {}),
     config,
     logger,
     metrics,
@@ -129,10 +146,20 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
   };
 
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.limits };
-  const staticTls = tls && "cert" in tls ? { cert: tls.cert, key: tls.key } : {};
+  const staticTls =
+    tls && "cert" in tls
+      ? {
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa }),
+        }
+      : {};
   const serverOptions = {
     ...TLS_SERVER_OPTIONS,
     ...staticTls,
+    // The handshake fails unless the client presents a certificate the client CA signed. Only the
+    // admission port: /healthz, /readyz and /metrics stay open on the plain metrics port.
+    ...(requiresClientCertificate(tls) ? { requestCert: true, rejectUnauthorized: true } : {}),
     handshakeTimeout: limits.handshakeTimeoutMs,
     connectionsCheckingInterval: Math.min(
       CONNECTIONS_CHECKING_INTERVAL_MS,
@@ -154,6 +181,9 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
     serveOther,
   );
   for (const s of [server, metricsServer]) {
+    limitFirstRequest(s, limits.headersTimeoutMs, () => {
+      metrics.observeCutConnection("first-request-timeout");
+    });
     s.keepAliveTimeout = limits.keepAliveTimeoutMs;
     s.headersTimeout = limits.headersTimeoutMs;
     s.requestTimeout = limits.requestTimeoutMs;
@@ -164,6 +194,7 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
     });
   }
   server.on("tlsClientError", (error: Error) => {
+    metrics.observeCutConnection("tls-handshake-failed");
     logger.debug({ err: error }, "TLS handshake failed");
   });
   return {
@@ -176,6 +207,11 @@ export function createWebhookServer(deps: WebhookServerDeps, tls?: TlsSource): W
   };
 }
 
+function requiresClientCertificate(tls: TlsSource | undefined): boolean {
+  if (tls === undefined) return false;
+  return "cert" in tls ? tls.clientCa !== undefined : tls.clientCaFile !== undefined;
+}
+
 /** Starts the HTTPS admission server (and the metrics server) and resolves once both listen. */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { logger, tls } = options;
@@ -186,6 +222,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     watcher = watchTlsFiles({
       certFile: tls.certFile,
       keyFile: tls.keyFile,
+      ...(tls.clientCaFile === undefined ? {} : { clientCaFile: tls.clientCaFile }),
       server: web.server,
       logger,
       onReload: (event) => {

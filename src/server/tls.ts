@@ -28,12 +28,16 @@ export const DEFAULT_TLS_SETTLE_MS = 5_000;
 export interface TlsFiles {
   readonly certFile: string;
   readonly keyFile: string;
+  /** `--client-ca`: the CA whose certificates clients must present; read and reloaded with the pair. */
+  readonly clientCaFile?: string;
 }
 
 /** A certificate and key that were read together and are known to belong together. */
 export interface TlsPair {
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** The client CA's PEM, when there is one: installed with the pair as the secure context's `ca`. */
+  readonly clientCa?: Buffer;
   readonly fingerprint256: string;
   readonly validTo: string;
   readonly subject: string;
@@ -80,6 +84,7 @@ export function readTlsPair(files: TlsFiles): TlsPair {
     files,
     readFileOrThrow(files.certFile, "certificate"),
     readFileOrThrow(files.keyFile, "key"),
+    files.clientCaFile === undefined ? undefined : readFileOrThrow(files.clientCaFile, "client CA"),
   );
 }
 
@@ -98,12 +103,12 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
   const log = logger.child({ component: "tls" });
 
   const initial = readTlsPair(options);
-  server.setSecureContext({ ...extra, cert: initial.cert, key: initial.key });
+  server.setSecureContext(toSecureContext(extra, initial));
   log.info(describePair(options, initial), "serving TLS certificate");
   options.onServing?.(initial);
 
   // The contents last installed or reported as unusable: nothing to do until they change.
-  let lastSeen = hashContents(initial.cert, initial.key);
+  let lastSeen = hashContents(initial.cert, initial.key, initial.clientCa);
   // Unusable contents seen, and since when. The two files are read separately, so a read can
   // straddle an update (two renames, a ..data swap, a Secret's old directory being deleted), and
   // some writers leave seconds between the certificate and the key; only contents that still
@@ -151,8 +156,8 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
 
   const installPair = (contents: FileContents): TlsPair | ConfigError => {
     try {
-      const pair = checkTlsPair(options, contents.cert, contents.key);
-      server.setSecureContext({ ...extra, cert: pair.cert, key: pair.key });
+      const pair = checkTlsPair(options, contents.cert, contents.key, contents.clientCa);
+      server.setSecureContext(toSecureContext(extra, pair));
       return pair;
     } catch (e: unknown) {
       return toConfigError(e, options);
@@ -168,7 +173,11 @@ export function watchTlsFiles(options: WatchTlsFilesOptions): TlsWatcher {
   };
 
   const watch = watchChanges({
-    dirs: [dirname(certFile), dirname(keyFile)],
+    dirs: [
+      dirname(certFile),
+      dirname(keyFile),
+      ...(options.clientCaFile === undefined ? [] : [dirname(options.clientCaFile)]),
+    ],
     check: reloadIfChanged,
     debounceMs: options.debounceMs ?? DEFAULT_TLS_DEBOUNCE_MS,
     pollIntervalMs: options.pollIntervalMs ?? DEFAULT_TLS_POLL_INTERVAL_MS,
@@ -192,10 +201,24 @@ interface FileContents {
   readonly signature: string;
   readonly cert: Buffer;
   readonly key: Buffer;
+  readonly clientCa?: Buffer;
   readonly error?: ConfigError;
 }
 
-function readFileOrThrow(file: string, what: "certificate" | "key"): Buffer {
+/** setSecureContext resets whatever it is not given: the client CA goes in every time. */
+function toSecureContext(
+  extra: Omit<SecureContextOptions, "cert" | "key">,
+  pair: TlsPair,
+): SecureContextOptions {
+  return {
+    ...extra,
+    cert: pair.cert,
+    key: pair.key,
+    ...(pair.clientCa === undefined ? {} : { ca: pair.clientCa }),
+  };
+}
+
+function readFileOrThrow(file: string, what: "certificate" | "key" | "client CA"): Buffer {
   try {
     return readFileSync(file);
   } catch (e: unknown) {
@@ -207,12 +230,23 @@ function readFileOrThrow(file: string, what: "certificate" | "key"): Buffer {
 
 async function readBoth(files: TlsFiles): Promise<FileContents> {
   const empty = Buffer.alloc(0);
+  const { clientCaFile } = files;
   try {
-    const [cert, key] = await Promise.all([readFile(files.certFile), readFile(files.keyFile)]);
-    return { signature: hashContents(cert, key), cert, key };
+    const [cert, key, clientCa] = await Promise.all([
+      readFile(files.certFile),
+      readFile(files.keyFile),
+      clientCaFile === undefined ? undefined : readFile(clientCaFile),
+    ]);
+    return {
+      signature: hashContents(cert, key, clientCa),
+      cert,
+      key,
+      ...(clientCa === undefined ? {} : { clientCa }),
+    };
   } catch (e: unknown) {
+    const names = [files.certFile, files.keyFile, ...(clientCaFile ? [clientCaFile] : [])];
     const error = new ConfigError(
-      `cannot read TLS files ${files.certFile}, ${files.keyFile}: ${describeError(e)}`,
+      `cannot read TLS files ${names.join(", ")}: ${describeError(e)}`,
       {
         cause: e,
       },
@@ -221,7 +255,12 @@ async function readBoth(files: TlsFiles): Promise<FileContents> {
   }
 }
 
-function checkTlsPair(files: TlsFiles, cert: Buffer, key: Buffer): TlsPair {
+function checkTlsPair(
+  files: TlsFiles,
+  cert: Buffer,
+  key: Buffer,
+  clientCa: Buffer | undefined,
+): TlsPair {
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(cert);
@@ -258,9 +297,11 @@ function checkTlsPair(files: TlsFiles, cert: Buffer, key: Buffer): TlsPair {
       { cause: e },
     );
   }
+  if (clientCa !== undefined) checkClientCa(files.clientCaFile ?? "", clientCa);
   return {
     cert,
     key,
+    ...(clientCa === undefined ? {} : { clientCa }),
     fingerprint256: certificate.fingerprint256,
     validTo: certificate.validTo,
     subject: certificate.subject,
@@ -277,14 +318,53 @@ export function toEpochSeconds(validTo: string): number {
   return Math.floor(Date.parse(validTo) / 1000);
 }
 
-function hashContents(cert: Buffer, key: Buffer): string {
-  return createHash("sha256").update(cert).update("\0").update(key).digest("hex");
+/**
+ * A client CA file must hold one or more PEM CA certificates: without one, every client would be
+ * refused, and a certificate that is no CA would never verify a client.
+ */
+function checkClientCa(file: string, pem: Buffer): void {
+  const blocks = pem.toString("utf8").match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) {
+    throw new ConfigError(`client CA file ${file} holds no PEM certificate`);
+  }
+  for (const [index, block] of blocks.entries()) {
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(block);
+    } catch (e: unknown) {
+      throw new ConfigError(
+        `client CA file ${file}: certificate ${index + 1} does not parse: ${describeError(e)}`,
+        { cause: e },
+      );
+    }
+    if (!certificate.ca) {
+      throw new ConfigError(
+        `client CA file ${file}: certificate ${index + 1} (${certificate.subject.replace(/\n/g, ", ")}) is not a CA certificate`,
+      );
+    }
+  }
+  try {
+    createSecureContext({ ca: pem });
+  } catch (e: unknown) {
+    throw new ConfigError(`client CA file ${file} is not usable: ${describeError(e)}`, {
+      cause: e,
+    });
+  }
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+function hashContents(cert: Buffer, key: Buffer, clientCa?: Buffer): string {
+  const hash = createHash("sha256").update(cert).update("\0").update(key);
+  if (clientCa !== undefined) hash.update("\0").update(clientCa);
+  return hash.digest("hex");
 }
 
 function describePair(files: TlsFiles, pair: TlsPair): Record<string, string> {
   return {
     certFile: files.certFile,
     keyFile: files.keyFile,
+    ...(files.clientCaFile === undefined ? {} : { clientCaFile: files.clientCaFile }),
     subject: pair.subject,
     fingerprint256: pair.fingerprint256,
     validTo: pair.validTo,

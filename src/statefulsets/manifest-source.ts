@@ -4,9 +4,11 @@ import { forEachManifestDocument } from "../manifests/parse.js";
 import { DuplicateTracker, forEachManifestText, type InputProblem } from "../manifests/read.js";
 import { summarizeNamespace, type NamespaceSummary } from "../namespaces/source.js";
 import {
+  summarizeAutoscaler,
   summarizePerPodService,
   summarizeService,
   summarizeStatefulSet,
+  type AutoscalerSummary,
   type PerPodServiceSummary,
   type ServiceSummary,
   type StatefulSetSummary,
@@ -29,8 +31,8 @@ export interface ManifestSource extends StatefulSetSource {
 }
 
 /**
- * `serve --manifests DIR`: the StatefulSets and per-pod Services in a directory of manifests,
- * read once at start. A file that does not parse fails startup (ConfigError naming file:line):
+ * `serve --manifests DIR`: the StatefulSets, per-pod Services and autoscalers (HPAs, KEDA
+ * ScaledObjects) in a directory of manifests, read once at start. A file that does not parse fails startup (ConfigError naming file:line):
  * a webhook that silently ignored half its StatefulSets would deny valid Services.
  * Each YAML document is summarised as it is parsed and its tree dropped before the next: only
  * the summaries stay, so memory does not grow with the parse of the whole directory.
@@ -44,6 +46,7 @@ export async function createManifestSource(
   const services: PerPodServiceSummary[] = [];
   const allServices: ServiceSummary[] = [];
   const namespaces: NamespaceSummary[] = [];
+  const autoscalers: AutoscalerSummary[] = [];
   const parseProblems: InputProblem[] = [];
   const duplicates = new DuplicateTracker();
   let files = 0;
@@ -60,6 +63,8 @@ export async function createManifestSource(
       if (sts) statefulSets.push(sts);
       const service = summarizePerPodService(doc.object, defaultNamespace);
       if (service) services.push(service);
+      const autoscaler = summarizeAutoscaler(doc.object, defaultNamespace);
+      if (autoscaler) autoscalers.push(autoscaler);
     });
     parseProblems.push(...problems);
     if (objects > 0) files += 1;
@@ -79,6 +84,7 @@ export async function createManifestSource(
       statefulSets: statefulSets.map((s) => `${s.namespace}/${s.name}`),
       perPodServices: services.length,
       namespaces: namespaces.map((ns) => ns.name),
+      autoscalers: autoscalers.map((a) => `${a.namespace}/${a.name}`),
     },
     "read StatefulSets from manifests",
   );
@@ -88,9 +94,14 @@ export async function createManifestSource(
       "no StatefulSet in the manifests: every per-pod Service will get statefulset-not-found",
     );
   }
+  const source = createStaticSource(statefulSets, services, allServices, autoscalers);
   return {
-    ...createStaticSource(statefulSets, services, allServices),
-    statefulSets,
+    ...source,
+    // Joined with their autoscalers, as the source answers them (the start banner's example).
+    statefulSets: statefulSets.map((sts) => {
+      const found = source.lookupCached(sts.namespace, sts.name);
+      return found?.status === "found" ? found.statefulSet : sts;
+    }),
     namespaces,
   };
 }

@@ -83,7 +83,7 @@ async function runStep(inputs: Readonly<Record<string, string>>): Promise<StepRu
 beforeAll(async () => {
   await runBuiltCli(["--help"]); // builds dist/ when it is missing or stale
   work = await makeTempDir("stsguard-action-");
-  for (const dir of ["rules", "clean", "warnings-only", "configured"]) {
+  for (const dir of ["rules", "clean", "warnings-only", "configured", "autoscaled"]) {
     await cp(path.join(manifestsDir, dir), path.join(work.dir, "workspace", dir), {
       recursive: true,
     });
@@ -143,6 +143,23 @@ describe("the action's check step, run as a workflow runs it", () => {
   it("passes a clean tree", async () => {
     const run = await runStep({ paths: "clean" });
     expect(run).toMatchObject({ code: 0, outputs: { "exit-code": "0" } });
+  });
+
+  it("reads an autoscaled chart's HPA: brokers below maxReplicas pass, the one beyond fails", async () => {
+    const clean = await runStep({ paths: "autoscaled/kafka.yaml" });
+    expect(clean).toMatchObject({ code: 0, outputs: { "exit-code": "0" } });
+    expect(clean.stdout).toBe(
+      "stsguard: 0 errors, 0 warnings in 3 per-pod Services and 1 StatefulSet\n",
+    );
+    const beyond = await runStep({ paths: "autoscaled" });
+    expect(beyond.code).toBe(1);
+    expect(beyond.stdout).toContain(
+      "::error file=autoscaled/extra-broker.yaml,line=33,col=41,title=ordinal-out-of-range::" +
+        "Service data/kafka-controller-5-external selects pod kafka-controller-5, but StatefulSet " +
+        "kafka-controller has up to 5 replicas (ordinals 0-4), autoscaled 3–5 by " +
+        "HorizontalPodAutoscaler kafka-controller; raise maxReplicas of HorizontalPodAutoscaler " +
+        "kafka-controller or select an ordinal in that range\n",
+    );
   });
 
   it("writes the SARIF file for the upload step, for paths on several lines", async () => {
@@ -214,10 +231,10 @@ describe("the action's check step, run as a workflow runs it", () => {
   });
 });
 
-describe("README: the stsguard action", () => {
-  it("shows a workflow whose inputs are all the action's", async () => {
-    const readme = await readFile(path.join(repoRoot, "README.md"), "utf8");
-    const section = /### GitHub Actions: the stsguard action\n([\s\S]*?)\n### /.exec(readme)?.[1];
+describe("docs/ci.md and the README: the stsguard action", () => {
+  it("shows a workflow whose inputs are all the action's, and documents every input", async () => {
+    const page = await readFile(path.join(repoRoot, "docs/ci.md"), "utf8");
+    const section = /\n## GitHub Actions: the stsguard action\n([\s\S]*?)\n## /.exec(page)?.[1];
     const workflow = parse(/```yaml\n([\s\S]*?)```/.exec(section ?? "")?.[1] ?? "") as {
       jobs: Record<string, { steps: { uses?: string; with?: Record<string, string> }[] }>;
     };
@@ -228,5 +245,17 @@ describe("README: the stsguard action", () => {
       .flatMap((match) => [match[1], match[2]])
       .filter(Boolean);
     expect(documented.sort()).toEqual(Object.keys(action.inputs).sort());
+  });
+
+  it("shows on the README's front page a step that uses the action with its own inputs only", async () => {
+    const readme = await readFile(path.join(repoRoot, "README.md"), "utf8");
+    const section = /\n## Use in CI\n([\s\S]*?)\n## /.exec(readme)?.[1];
+    const steps = parse(/```yaml\n([\s\S]*?)```/.exec(section ?? "")?.[1] ?? "") as {
+      steps: { uses?: string; with?: Record<string, string> }[];
+    };
+    const step = steps.steps.find((s) => s.uses?.startsWith("stsguard/"));
+    expect(step?.uses).toMatch(/^stsguard\/stsguard@v\d+\.\d+\.\d+$/);
+    expect(Object.keys(step?.with ?? {})).toEqual(["paths"]);
+    for (const name of Object.keys(step?.with ?? {})) expect(action.inputs).toHaveProperty(name);
   });
 });

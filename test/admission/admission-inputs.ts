@@ -133,6 +133,8 @@ export function splitSource(
     },
     perPodServices: () => Promise.resolve([]),
     lookupService: () => Promise.resolve({ status: "not-found" } as const),
+    autoscalers: () => Promise.resolve([]),
+    autoscalersLive: () => Promise.resolve([]),
     isReady: () => true,
     close: () => Promise.resolve(),
   };

@@ -144,6 +144,8 @@ describe("admit: when the StatefulSet cannot be read", () => {
     lookupLive: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
     perPodServices: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
     lookupService: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
+    autoscalers: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
+    autoscalersLive: () => Promise.reject(new LookupError("connect ECONNREFUSED 10.96.0.1:443")),
     isReady: () => true,
     close: () => Promise.resolve(),
   };
@@ -448,6 +450,8 @@ describe("admit: requests that are not for stsguard pass untouched", () => {
     lookupLive: () => Promise.reject(new Error("lookupLive must not be called")),
     perPodServices: () => Promise.reject(new Error("perPodServices must not be called")),
     lookupService: () => Promise.reject(new Error("lookupService must not be called")),
+    autoscalers: () => Promise.reject(new Error("autoscalers must not be called")),
+    autoscalersLive: () => Promise.reject(new Error("autoscalersLive must not be called")),
     isReady: () => true,
     close: () => Promise.resolve(),
   };

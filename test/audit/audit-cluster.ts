@@ -22,6 +22,13 @@ export const EXPECTED_FINDINGS = [
   "ns-3/app-1 governing-service warning",
   // ns-4/app-2-0: a LoadBalancer without externalTrafficPolicy: Local.
   "ns-4/app-2-0 external-traffic-policy error",
+  // ns-7/app-5 at 2: the HPA of a Deployment app-5 does not count.
+  "ns-7/app-5-2 ordinal-out-of-range error",
+  "ns-7/app-5 orphaned-service warning",
+  // ns-5/app-3 scaled in to 1 by its HPA (1–3): nothing, the HPA may scale out to 3 again.
+  // ns-6/app-4 at 1, its HPA 1–2: app-4-2 lies beyond maxReplicas.
+  "ns-6/app-4-2 ordinal-out-of-range error",
+  "ns-6/app-4 orphaned-service warning",
 ].sort();
 
 export function perPodService(
@@ -62,6 +69,24 @@ export function statefulSet(
   };
 }
 
+function hpa(
+  namespace: string,
+  name: string,
+  kind: string,
+  maxReplicas: number,
+): Record<string, unknown> {
+  return {
+    apiVersion: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    metadata: { name, namespace },
+    spec: {
+      scaleTargetRef: { apiVersion: "apps/v1", kind, name },
+      minReplicas: 1,
+      maxReplicas,
+    },
+  };
+}
+
 export function headlessService(namespace: string, name: string): Record<string, unknown> {
   return {
     apiVersion: "v1",
@@ -71,27 +96,64 @@ export function headlessService(namespace: string, name: string): Record<string,
   };
 }
 
-/** Seeds the cluster: 100 StatefulSets and 401 Services, with the findings above. */
-export function seedAuditCluster(server: FakeApiServer): void {
+/** Replicas where the audit cluster's StatefulSets do not run 3. */
+const REPLICAS: Readonly<Record<string, number>> = {
+  // Scaled from 3 to 1: app-0-1 and app-0-2 are left behind.
+  "ns-1/app-0": 1,
+  // Scaled in to 1 by their HPAs (below).
+  "ns-5/app-3": 1,
+  "ns-6/app-4": 1,
+  // At 2; the HPA of a Deployment of the same name widens nothing.
+  "ns-7/app-5": 2,
+};
+
+/**
+ * The cluster's objects: 100 StatefulSets, 401 Services and 3 HorizontalPodAutoscalers, with the
+ * findings above (ns-1/app-0 scaled to 1, ns-3/app-1 without its headless Service, lonely-0 and
+ * ns-4/app-2-0, and the autoscaled ns-5/app-3, ns-6/app-4 and ns-7/app-5, as described).
+ */
+export function auditClusterObjects(): {
+  statefulSets: Record<string, unknown>[];
+  services: Record<string, unknown>[];
+  autoscalers: Record<string, unknown>[];
+} {
+  const statefulSets: Record<string, unknown>[] = [];
+  const services: Record<string, unknown>[] = [];
   for (const namespace of NAMESPACES) {
     for (let i = 0; i < STATEFULSETS_PER_NAMESPACE; i++) {
       const name = `app-${i}`;
-      server.apply("statefulsets", statefulSet(namespace, name, 3));
-      server.apply("services", headlessService(namespace, name));
+      statefulSets.push(statefulSet(namespace, name, REPLICAS[`${namespace}/${name}`] ?? 3));
+      if (!(namespace === "ns-3" && name === "app-1")) {
+        services.push(headlessService(namespace, name));
+      }
       for (let ordinal = 0; ordinal < 3; ordinal++) {
-        server.apply("services", perPodService(namespace, `${name}-${ordinal}`));
+        const pod = `${name}-${ordinal}`;
+        services.push(
+          namespace === "ns-4" && pod === "app-2-0"
+            ? perPodService(namespace, pod, {
+                type: "LoadBalancer",
+                externalTrafficPolicy: "Cluster",
+              })
+            : perPodService(namespace, pod),
+        );
       }
     }
   }
-  server.update("statefulsets", "ns-1", "app-0", (sts) => {
-    (sts["spec"] as Record<string, unknown>)["replicas"] = 1;
-  });
-  server.apply("services", perPodService("ns-2", "lonely-0"));
-  server.remove("services", "ns-3", "app-1");
-  server.apply(
-    "services",
-    perPodService("ns-4", "app-2-0", { type: "LoadBalancer", externalTrafficPolicy: "Cluster" }),
-  );
+  services.push(perPodService("ns-2", "lonely-0"));
+  const autoscalers = [
+    hpa("ns-5", "app-3", "StatefulSet", 3),
+    hpa("ns-6", "app-4", "StatefulSet", 2),
+    hpa("ns-7", "app-5", "Deployment", 3),
+  ];
+  return { statefulSets, services, autoscalers };
+}
+
+/** Seeds the test API server with auditClusterObjects(). */
+export function seedAuditCluster(server: FakeApiServer): void {
+  const { statefulSets, services, autoscalers } = auditClusterObjects();
+  for (const sts of statefulSets) server.apply("statefulsets", sts);
+  for (const service of services) server.apply("services", service);
+  for (const autoscaler of autoscalers) server.apply("horizontalpodautoscalers", autoscaler);
 }
 
 /** Per-pod Services in the seeded cluster: 3 per StatefulSet, plus lonely-0. */

@@ -92,7 +92,6 @@ const VARIANTS: readonly { name: string; values: Values }[] = [
     values: {
       webhook: {
         matchConditions: { enabled: false },
-        namespaceSelector: { optOutLabel: { key: "" } },
         failurePolicy: { mutate: "Ignore", validate: "Ignore" },
       },
       topologySpread: { enabled: false },

@@ -1,10 +1,12 @@
 /** The audit CronJob: off by default; its own ServiceAccount; writes only the report resources. */
 import { describe, expect, it } from "vitest";
+import { REPORT_NAME } from "../../src/policy-reports/build.js";
 import { FULLNAME, findByKind, renderChart } from "./helm.js";
 
 interface PolicyRule {
   readonly apiGroups: string[];
   readonly resources: string[];
+  readonly resourceNames?: string[];
   readonly verbs: string[];
 }
 
@@ -64,15 +66,21 @@ describe("audit CronJob", () => {
       const rules = role?.rules ?? [];
       const writing = rules.filter((r) => r.verbs.some((v) => WRITE_VERBS.includes(v)));
       expect(writing).toEqual([
+        // A create cannot be limited by name: the authorizer does not know it yet.
+        { apiGroups: [row.group], resources: [row.resource], verbs: ["create"] },
+        // Only the report audit writes in each namespace (its name, from the writer itself);
+        // the list too, which audit makes with the field selector metadata.name=stsguard.
         {
           apiGroups: [row.group],
           resources: [row.resource],
-          verbs: ["get", "list", "create", "update", "delete"],
+          resourceNames: [REPORT_NAME],
+          verbs: ["get", "list", "update", "delete"],
         },
       ]);
       const reading = rules.filter((r) => !writing.includes(r));
-      expect(reading.flatMap((r) => r.verbs)).toEqual(["list", "list"]);
+      expect(reading.flatMap((r) => r.verbs)).toEqual(["list", "list", "list"]);
       expect(reading.flatMap((r) => r.resources).sort()).toEqual([
+        "horizontalpodautoscalers",
         "namespaces",
         "services",
         "statefulsets",

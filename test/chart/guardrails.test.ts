@@ -35,7 +35,9 @@ describe("chart README guardrail examples", () => {
     const config = renderedConfig(example("Enforce in one namespace"));
     expect(namespaceMode("payments", {}, config).mode).toBe("enforce");
     expect(namespaceMode("team-a", {}, config).mode).toBe("enforce");
-    expect(namespaceMode("play", { tier: "sandbox" }, config).mode).toBe("monitor");
+    expect(namespaceMode("play-1", { tier: "sandbox" }, config).mode).toBe("monitor");
+    // The same label outside labelsMayLowerIn lowers nothing.
+    expect(namespaceMode("web", { tier: "sandbox" }, config).mode).toBe("warn");
     expect(namespaceMode("web", {}, config).mode).toBe("warn");
   });
 
@@ -56,6 +58,8 @@ describe("chart README guardrail examples", () => {
     expect(renderedConfig({}).guardrails).toEqual({
       mode: "enforce",
       namespaces: [],
+      labelsMayLowerIn: [],
+      optOutLabel: null,
       namespaceModeLabel: false,
       exemptions: [],
     });
@@ -93,6 +97,18 @@ describe("values.schema.json refuses bad guardrail values", () => {
       name: "an exemption that matches nothing in particular",
       config: { exemptions: [{ name: "a", reason: "r" }] },
       message: "config.exemptions.0",
+    },
+    {
+      name: "an exemption scoped only by names its authors choose",
+      config: {
+        exemptions: [{ name: "a", reason: "r", statefulSets: ["kafka"], services: ["kafka-*"] }],
+      },
+      message: "config.exemptions.0: Must validate at least one schema (anyOf)",
+    },
+    {
+      name: "an opt-out label without a value",
+      config: { labelsMayLowerIn: ["a"], optOutLabel: { key: "stsguard.io/admission" } },
+      message: "config.optOutLabel",
     },
     {
       name: "an expiry without offset",

@@ -49,23 +49,50 @@ describe("NOTES.txt", () => {
     const notes = renderNotes();
     expect(notes).toContain(`installed as ${FULLNAME} in namespace ${NAMESPACE}`);
     expect(notes).toContain("failurePolicy: mutate=Fail validate=Fail, timeout 5s");
-    expect(notes).toContain(
-      `never called for: namespaces ${NAMESPACE}, kube-system, and namespaces labelled stsguard.io/admission=disabled`,
-    );
+    expect(notes).toContain(`never called for: namespaces ${NAMESPACE}, kube-system\n`);
     expect(notes).toContain(`helm test ${RELEASE} -n ${NAMESPACE}`);
-    expect(notes).toContain("kubectl label namespace <name> stsguard.io/admission=disabled");
+    // No opt-out label by default: no namespace label lowers anything.
+    expect(notes).not.toContain("kubectl label namespace");
     expect(notes).toContain(
       `kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration ${FULLNAME}`,
     );
     expect(notes).toContain("issued and renewed by cert-manager");
   });
 
+  it("names the opt-out label and the only namespaces where it counts", () => {
+    const notes = renderNotes({
+      config: {
+        labelsMayLowerIn: ["sandbox-*", "legacy-kafka"],
+        optOutLabel: { key: "stsguard.io/admission", value: "disabled" },
+      },
+    });
+    expect(notes).toContain(
+      "Exempt a namespace (only one of sandbox-*, legacy-kafka; the label does nothing elsewhere):\n  kubectl label namespace <name> stsguard.io/admission=disabled",
+    );
+  });
+
+  it.each([
+    { port: 443, name: `${FULLNAME}.${NAMESPACE}.svc` },
+    { port: 8443, name: `${FULLNAME}.${NAMESPACE}.svc:8443` },
+  ])(
+    "with client certificates on service port $port, names the kubeconfig entry the API server needs",
+    ({ port, name }) => {
+      const notes = renderNotes({
+        service: { port },
+        webhook: { clientAuth: { enabled: true, caSecret: "apiserver-webhook-ca" } },
+      });
+      expect(notes).toContain(
+        `Client certificates: required (Secret apiserver-webhook-ca). The API server's\n  AdmissionConfiguration kubeconfig needs a user entry named ${name}\n`,
+      );
+    },
+  );
+
   it("follows the values: helm certificates, Ignore, no opt-out label", () => {
     const notes = renderNotes({
       certificates: { mode: "helm" },
       webhook: {
         failurePolicy: { mutate: "Ignore", validate: "Ignore" },
-        namespaceSelector: { optOutLabel: { key: "" }, excludedNamespaces: ["monitoring"] },
+        namespaceSelector: { excludedNamespaces: ["monitoring"] },
       },
     });
     expect(notes).toContain(`never called for: namespaces ${NAMESPACE}, kube-system, monitoring\n`);

@@ -5,11 +5,15 @@ import {
   type IValidatingWebhook,
 } from "kubernetes-models/admissionregistration.k8s.io/v1";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ConfigMap } from "kubernetes-models/v1";
+import { parseConfig } from "../../src/config/config.js";
+import { namespaceMode } from "../../src/guardrails/index.js";
 import {
   FULLNAME,
   NAMESPACE,
   findObject,
   renderChart,
+  tryRenderChart,
   type Manifest,
   type Values,
 } from "./helm.js";
@@ -155,13 +159,9 @@ describe("webhook configurations with default values", () => {
     { name: "skips the release namespace", labels: namespaceLabels(NAMESPACE), called: false },
     { name: "skips kube-system", labels: namespaceLabels("kube-system"), called: false },
     {
-      name: "skips a namespace with the opt-out label",
+      // The server decides whether the label counts (config.labelsMayLowerIn): it must be asked.
+      name: "calls for a namespace labelled stsguard.io/admission=disabled",
       labels: namespaceLabels("legacy", { "stsguard.io/admission": "disabled" }),
-      called: false,
-    },
-    {
-      name: "calls for a namespace whose admission label is not the opt-out value",
-      labels: namespaceLabels("team-a", { "stsguard.io/admission": "enabled" }),
       called: true,
     },
     { name: "calls for an ordinary namespace", labels: namespaceLabels("default"), called: true },
@@ -170,7 +170,7 @@ describe("webhook configurations with default values", () => {
     expect(matchesSelector(webhooks.validate.namespaceSelector!, labels)).toBe(called);
   });
 
-  it("excludes namespaces with kubernetes.io/metadata.name NotIn and the opt-out label with NotIn", () => {
+  it("excludes namespaces by kubernetes.io/metadata.name only, never by a label their owners set", () => {
     expect(webhooks.validate.namespaceSelector).toEqual({
       matchExpressions: [
         {
@@ -178,7 +178,6 @@ describe("webhook configurations with default values", () => {
           operator: "NotIn",
           values: [NAMESPACE, "kube-system"],
         },
-        { key: "stsguard.io/admission", operator: "NotIn", values: ["disabled"] },
       ],
     });
     expect(webhooks.mutate.namespaceSelector).toEqual(webhooks.validate.namespaceSelector);
@@ -241,7 +240,6 @@ describe("webhook configurations driven by values", () => {
           operator: "NotIn",
           values: [NAMESPACE, "kube-system", "monitoring"],
         },
-        { key: "stsguard.io/admission", operator: "NotIn", values: ["disabled"] },
         { key: "kubernetes.io/metadata.name", operator: "In", values: [NAMESPACE, "apps"] },
       ]);
     });
@@ -264,21 +262,46 @@ describe("webhook configurations driven by values", () => {
     });
   });
 
-  it("drops the opt-out expression when its key is empty but keeps the namespace exclusion", () => {
-    const { validate } = renderWebhooks({
-      webhook: { namespaceSelector: { optOutLabel: { key: "" } } },
+  it("refuses the removed webhook.namespaceSelector.optOutLabel, saying what replaces it", () => {
+    const result = tryRenderChart({
+      values: {
+        webhook: {
+          namespaceSelector: { optOutLabel: { key: "stsguard.io/admission", value: "disabled" } },
+        },
+      },
     });
-    expect(validate.namespaceSelector?.matchExpressions).toEqual([
-      { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [NAMESPACE, "kube-system"] },
-    ]);
+    expect(result.ok).toBe(false);
+    expect(result.ok ? "" : result.error).toContain(
+      "webhook.namespaceSelector.optOutLabel was removed: a namespace label in the webhooks' namespaceSelector lets whoever may label a namespace switch stsguard off for it. Set config.optOutLabel ({key, value}) and list the namespaces that may use it in config.labelsMayLowerIn",
+    );
   });
 
-  it("uses a custom opt-out label", () => {
-    const { mutate } = renderWebhooks({
-      webhook: { namespaceSelector: { optOutLabel: { key: "example.com/guard", value: "off" } } },
-    });
-    const labels = namespaceLabels("x", { "example.com/guard": "off" });
-    expect(matchesSelector(mutate.namespaceSelector!, labels)).toBe(false);
+  it("passes the opt-out label to the server, not to the selector", () => {
+    const values = {
+      config: {
+        labelsMayLowerIn: ["sandbox-*"],
+        optOutLabel: { key: "example.com/guard", value: "off" },
+      },
+    };
+    const { mutate, validate } = renderWebhooks(values);
+    const labels = namespaceLabels("sandbox-1", { "example.com/guard": "off" });
+    expect(matchesSelector(mutate.namespaceSelector!, labels)).toBe(true);
+    expect(matchesSelector(validate.namespaceSelector!, labels)).toBe(true);
+    const configMap = findObject(renderChart({ values }), ConfigMap.is);
+    const config = parseConfig(configMap.data?.["config.yaml"] ?? "", "config.yaml");
+    expect(namespaceMode("sandbox-1", { "example.com/guard": "off" }, config).mode).toBe("off");
+    expect(namespaceMode("payments", { "example.com/guard": "off" }, config).mode).toBe("enforce");
+  });
+
+  it.each([
+    { name: "an opt-out label", config: { optOutLabel: { key: "a", value: "b" } } },
+    { name: "the mode label", config: { namespaceModeLabel: true } },
+  ])("refuses $name without labelsMayLowerIn", ({ config }) => {
+    const result = tryRenderChart({ values: { config } });
+    expect(result.ok).toBe(false);
+    expect(result.ok ? "" : result.error).toContain(
+      "config.optOutLabel and config.namespaceModeLabel apply only in the namespaces that config.labelsMayLowerIn lists (names or globs), and it is empty",
+    );
   });
 
   it("lists kube-system once when the release itself lives there", () => {

@@ -214,7 +214,7 @@ describe("rendered workload with default values", () => {
     expect(matchesLabels(SELECTOR, testPodLabels)).toBe(false);
   });
 
-  it("grants only get, list and watch on statefulsets, services and namespaces", () => {
+  it("grants only reads: statefulsets, services, namespaces, and list/watch on HPAs", () => {
     const role = findObject(objects, ClusterRole.is);
     const grants = (role.rules ?? []).flatMap((rule) =>
       (rule.apiGroups ?? []).flatMap((group) =>
@@ -224,12 +224,13 @@ describe("rendered workload with default values", () => {
         })),
       ),
     );
-    expect(grants.map((g) => g.resource).sort()).toEqual([
-      "/namespaces",
-      "/services",
-      "apps/statefulsets",
+    expect(grants.map((g) => `${g.resource}: ${g.verbs.join(",")}`).sort()).toEqual([
+      "/namespaces: get,list,watch",
+      "/services: get,list,watch",
+      "apps/statefulsets: get,list,watch",
+      // The cache lists and watches them; a single HPA is never read by name.
+      "autoscaling/horizontalpodautoscalers: list,watch",
     ]);
-    for (const grant of grants) expect(grant.verbs).toEqual(["get", "list", "watch"]);
     expect(role.rules?.some((rule) => rule.resourceNames ?? rule.nonResourceURLs)).toBe(false);
   });
 

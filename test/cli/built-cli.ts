@@ -4,7 +4,7 @@
  * first test file to get here rebuilds it under a lock while the others wait.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -12,6 +12,8 @@ import { fileURLToPath } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const cliPath = path.join(repoRoot, "dist", "cli.js");
+/** The `kubectl-stsguard` bin: the same CLI, named for kubectl's plugin mechanism. */
+export const kubectlPluginPath = path.join(repoRoot, "dist", "kubectl-stsguard.js");
 export const manifestsDir = path.join(repoRoot, "test", "fixtures", "manifests");
 
 export interface CliRun {
@@ -64,6 +66,18 @@ export async function makeTempDir(
 ): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A folder holding `kubectl-stsguard` as npm installs a bin: a link to the built file, which npm
+ * makes executable. First on PATH, kubectl finds the plugin there.
+ */
+export async function makePluginBinDir(): Promise<{ dir: string; remove: () => Promise<void> }> {
+  ensureBuilt();
+  const temp = await makeTempDir("stsguard-plugin-");
+  chmodSync(kubectlPluginPath, 0o755);
+  symlinkSync(kubectlPluginPath, path.join(temp.dir, "kubectl-stsguard"));
+  return temp;
 }
 
 let built = false;

@@ -380,6 +380,10 @@ describe("stsguard check --output github", () => {
     );
     // Four warning findings and the unresolved governing Services of db and legacy.
     expect(lines.filter((l) => l.startsWith("::warning ")).length).toBe(6);
+    // The warnings on StatefulSets are counted where they are, not in the per-pod Services.
+    expect(lines.at(-2)).toBe(
+      "stsguard: 10 errors, 4 warnings in 11 per-pod Services and 3 StatefulSets",
+    );
   });
 
   it("escapes , : and % in properties and % in messages, as the workflow-commands spec says", () => {
@@ -425,7 +429,7 @@ describe("stsguard check --output text", () => {
     expect(stdout).not.toContain("\u001b[");
     expect(stdout).toContain("rules/a-services.yaml\n  11:41  error    malformed-pod-name ");
     expect(stdout.trimEnd().split("\n").at(-1)).toBe(
-      "9 errors, 4 warnings in 10 per-pod Services in 17 objects; 5 fixable with `stsguard fix`.",
+      "9 errors, 4 warnings in 10 per-pod Services and 3 StatefulSets in 17 objects; 5 fixable with `stsguard fix`.",
     );
   });
 });
@@ -486,7 +490,9 @@ describe("stsguard check exit codes", () => {
   });
 
   it("says there is nothing to report for a clean tree", () => {
-    expect(readRun("clean").stdout).toBe("No problems: 2 per-pod Services in 3 objects checked.\n");
+    expect(readRun("clean").stdout).toBe(
+      "No problems: 2 per-pod Services and 1 StatefulSet in 3 objects checked.\n",
+    );
   });
 
   it("shows the choices for a bad --output", () => {

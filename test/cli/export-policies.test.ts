@@ -222,7 +222,9 @@ describe("stsguard export-policies (built CLI)", () => {
     );
   });
 
-  // The fake API server says 1.34: v1beta1 MutatingAdmissionPolicy can only come from it.
+  // The fake API server says 1.34 (EKS-style "34+"): v1beta1 MutatingAdmissionPolicy can only
+  // come from it. Why a test API server: the real one of the e2e suite is 1.26 and cannot claim
+  // another version.
   it("reads the version from the cluster with --cluster, and fails clearly when it cannot", () => {
     expect(run("cluster").stderr).toContain(
       "MutatingAdmissionPolicy v1beta1 needs the feature gate",

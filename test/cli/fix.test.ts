@@ -5,6 +5,7 @@ import {
   readdir,
   readFile,
   readlink,
+  rm,
   stat,
   symlink,
   writeFile,
@@ -232,20 +233,47 @@ describe("stsguard fix never writes part of a file", () => {
 });
 
 describe("stsguard fix file metadata", () => {
-  it("keeps the file mode and writes through a symbolic link to its target", async () => {
+  it("keeps the file mode", async () => {
     const work = await makeTempDir();
     try {
       const target = path.join(work.dir, "real.yaml");
-      const link = path.join(work.dir, "link.yaml");
       await writeFile(target, FIXABLE);
       await chmod(target, 0o640);
-      await symlink("real.yaml", link);
       const io = createMemoryIo(work.dir);
-      expect(await runFix(["link.yaml"], { namespace: "default" }, io, nodeWriteFs)).toBe(0);
-      expect((await lstat(link)).isSymbolicLink()).toBe(true);
-      expect(await readlink(link)).toBe("real.yaml");
+      expect(await runFix(["real.yaml"], { namespace: "default" }, io, nodeWriteFs)).toBe(0);
       expect(await readFile(target, "utf8")).toContain("externalTrafficPolicy: Local");
       expect((await stat(target)).mode & 0o777).toBe(0o640);
+    } finally {
+      await work.remove();
+    }
+  });
+
+  it("never writes through a symbolic link, even one that appears after the file was read (in-process seam)", async () => {
+    const work = await makeTempDir();
+    try {
+      const target = path.join(work.dir, "elsewhere.yaml");
+      const file = path.join(work.dir, "svc.yaml");
+      await writeFile(target, "kept: true\n");
+      await writeFile(file, FIXABLE);
+      // Between the read and the write, the file is swapped for a link.
+      const fs: WriteFs = {
+        ...nodeWriteFs,
+        async lstat(name) {
+          if (name === file) {
+            await rm(file);
+            await symlink("elsewhere.yaml", file);
+          }
+          return nodeWriteFs.lstat(name);
+        },
+      };
+      const io = createMemoryIo(work.dir);
+      expect(await runFix(["svc.yaml"], { namespace: "default" }, io, fs)).toBe(2);
+      expect(io.errText()).toContain(
+        `svc.yaml: error: cannot write svc.yaml, left unchanged: ${file} is a symbolic link; only regular files are rewritten`,
+      );
+      expect(await readFile(target, "utf8")).toBe("kept: true\n");
+      expect((await lstat(file)).isSymbolicLink()).toBe(true);
+      expect(await readlink(file)).toBe("elsewhere.yaml");
     } finally {
       await work.remove();
     }

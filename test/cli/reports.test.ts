@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
-import type { CheckReport } from "../../src/cli/check-manifests.js";
+import type { CheckReport } from "../../src/report/model.js";
 import { escapeData, escapeProperty } from "../../src/cli/reports/github.js";
 import { escapeXmlAttribute, renderJunit } from "../../src/cli/reports/junit.js";
 import { runCli } from "../../src/cli/run.js";
@@ -37,7 +37,7 @@ describe("JUnit XML", () => {
 
   it("reports unreadable input as an <error> test case", () => {
     const report: CheckReport = {
-      summary: { objects: 0, perPodServices: 0, errors: 0, warnings: 0 },
+      summary: { objects: 0, perPodServices: 0, statefulSets: 0, errors: 0, warnings: 0 },
       findings: [],
       checked: [],
       problems: [],

@@ -24,16 +24,18 @@ function extractExamples(markdown: string): Example[] {
   const lines = markdown.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? "";
-    const heading = /^## (\S+)$/.exec(line);
+    const heading = /^## (.+)$/.exec(line);
     if (heading?.[1]) rule = heading[1];
-    const fence = /^```yaml (fails|passes)$/.exec(line);
+    // ```yaml fails, or ```yaml fails <rule> outside that rule's own section.
+    const fence = /^```yaml (fails|passes)(?: (\S+))?$/.exec(line);
     if (!fence?.[1]) continue;
     const body: string[] = [];
     for (i++; i < lines.length && lines[i] !== "```"; i++) body.push(lines[i] ?? "");
     const kind = fence[1] as "fails" | "passes";
+    const exampleRule = fence[2] ?? rule;
     examples.push({
-      name: `${rule}: the "${kind}" example ${kind === "fails" ? "raises the rule" : "raises nothing"}`,
-      rule,
+      name: `${rule}: the "${kind}" example ${kind === "fails" ? `raises ${exampleRule}` : "raises nothing"}`,
+      rule: exampleRule,
       expect: kind,
       manifest: `${body.join("\n")}\n`,
     });
@@ -58,16 +60,14 @@ async function checkAlone(manifest: string): Promise<{ code: number; rules: stri
 }
 
 describe("docs/rules.md", () => {
-  it("has a failing and a passing example for every rule", () => {
+  it("has a failing and a passing example for every rule, and none for anything else", () => {
     for (const rule of RULE_IDS) {
       expect(
-        examples
-          .filter((e) => e.rule === rule)
-          .map((e) => e.expect)
-          .sort(),
+        [...new Set(examples.filter((e) => e.rule === rule).map((e) => e.expect))].sort(),
         rule,
       ).toEqual(["fails", "passes"]);
     }
+    expect(examples.filter((e) => !(RULE_IDS as readonly string[]).includes(e.rule))).toEqual([]);
   });
 
   it.each(examples)("$name", async (example) => {

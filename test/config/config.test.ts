@@ -1,3 +1,4 @@
+import { DEFAULT_CONTROLLER_LIMITS } from "../../src/config/controller.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -58,6 +59,7 @@ describe("parseConfig", () => {
       onLookupFailure: "allow",
       kubeVersion: { major: 1, minor: 29 },
       guardrails: DEFAULT_GUARDRAILS,
+      controller: DEFAULT_CONTROLLER_LIMITS,
     } satisfies StsguardConfig);
   });
 
@@ -101,7 +103,21 @@ describe("parseConfig", () => {
       },
       onLookupFailure: "deny",
       kubeVersion: null,
-      guardrails: { mode: "enforce", namespaces: [], namespaceModeLabel: false, exemptions: [] },
+      guardrails: {
+        mode: "enforce",
+        namespaces: [],
+        labelsMayLowerIn: [],
+        optOutLabel: null,
+        namespaceModeLabel: false,
+        exemptions: [],
+      },
+      controller: {
+        namespaces: ["*"],
+        namespaceSelector: null,
+        serviceTypes: ["LoadBalancer", "NodePort"],
+        serviceAnnotations: [],
+        maxServicesPerStatefulSet: 64,
+      },
     });
     expect(Object.keys(defaultConfig.policy.severities).sort()).toEqual([...RULE_IDS].sort());
     expect(DEFAULT_KUBE_VERSION).toEqual({ major: 1, minor: 36 });

@@ -163,31 +163,3 @@ export async function metricValue(
     .filter((v) => Object.entries(labels).every(([k, l]) => String(v.labels[k]) === l))
     .reduce((sum, v) => sum + v.value, 0);
 }
-
-export function metadataOf(object: JsonObject | undefined): JsonObject {
-  return (object?.["metadata"] ?? {}) as JsonObject;
-}
-
-export function specOf(object: JsonObject | undefined): JsonObject {
-  return (object?.["spec"] ?? {}) as JsonObject;
-}
-
-/** A change by someone else, as `kubectl patch --type merge` (an Update field manager) sends it. */
-export async function patchAsUser(
-  fake: FakeApiServer,
-  name: string,
-  patch: JsonObject,
-  fieldManager = "kubectl-edit",
-  namespace = "streaming",
-): Promise<Response> {
-  const response = await fetch(
-    `${fake.url}/api/v1/namespaces/${namespace}/services/${name}?fieldManager=${fieldManager}`,
-    {
-      method: "PATCH",
-      headers: { "Content-Type": "application/merge-patch+json" },
-      body: JSON.stringify(patch),
-    },
-  );
-  await response.text();
-  return response;
-}

@@ -4,7 +4,7 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadFixture, repoRoot } from "../helpers/objects.js";
 import { makeTestCertificates } from "../helpers/tls.js";
@@ -301,6 +301,7 @@ describe("the npm package installed with production dependencies only (the image
     );
     expect(unexpected).toEqual([]);
     expect(installed!.packedFiles).toContain("dist/cli.js");
+    expect(installed!.packedFiles).toContain("dist/kubectl-stsguard.js");
   });
 
   it("installs no development-only dependency, nor the node binary package", async () => {
@@ -310,6 +311,7 @@ describe("the npm package installed with production dependencies only (the image
     expect(present).toEqual([]);
     expect(installed!.tree).not.toContain("node_modules/.bin/node");
     expect(installed!.tree).toContain("node_modules/.bin/stsguard");
+    expect(installed!.tree).toContain("node_modules/.bin/kubectl-stsguard");
   });
 
   const endpoints = [
@@ -359,6 +361,29 @@ describe("the npm package installed with production dependencies only (the image
     );
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ summary: { objects: 1, errors: 0 } });
+  });
+
+  it("answers as a kubectl plugin: the real kubectl finds kubectl-stsguard on PATH", async () => {
+    const install = installed!;
+    const kubectl = await runCommand(
+      process.execPath,
+      [join(repoRoot, "scripts", "install-tool.mjs"), "kubectl"],
+      { cwd: repoRoot, env: buildCleanEnv({}), timeoutMs: 60_000 },
+    );
+    expect(kubectl.code, kubectl.stderr).toBe(0);
+    const bin = join(install.installDir, "node_modules", ".bin");
+    const env = buildCleanEnv({ PATH: `${bin}${delimiter}${process.env["PATH"] ?? ""}` });
+    const options = { cwd: install.installDir, env, timeoutMs: 20_000 };
+    const help = await runCommand(kubectl.stdout.trim(), ["stsguard", "audit", "--help"], options);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout.split("\n")[0]).toBe("Usage: kubectl stsguard audit [options]");
+    const check = await runCommand(
+      kubectl.stdout.trim(),
+      ["stsguard", "check", "-o", "json", join(install.root, "manifests")],
+      options,
+    );
+    expect(check.code, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({ summary: { objects: 1, errors: 0 } });
   });
 
   it("exits 0 on SIGTERM and has written nothing inside the install", async () => {

@@ -55,14 +55,18 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** A policy of validations (each `message` says which), bound to Services labelled `case`. */
+/**
+ * A policy of validations (each `message` says which), bound to Services labelled `case`. Its
+ * sentinel denies an object whose sentinel annotation names this policy, and only this one:
+ * several policies may bind the same case, and 1.26 names one denying policy in no fixed order.
+ */
 function policy(
   name: string,
   caseId: string,
   checks: readonly { expression: string; message: string }[],
 ): ApiObject[] {
   const sentinel = {
-    expression: `!(has(object.metadata.annotations) && ${celString(SENTINEL)} in object.metadata.annotations)`,
+    expression: `!(has(object.metadata.annotations) && ${celString(SENTINEL)} in object.metadata.annotations && object.metadata.annotations[${celString(SENTINEL)}] == ${celString(name)})`,
     message: "sentinel",
   };
   return [
@@ -100,10 +104,10 @@ function policy(
   ];
 }
 
-const sentinelled = (object: ApiObject): ApiObject => {
+const sentinelled = (object: ApiObject, policyName: string): ApiObject => {
   const copy = structuredClone(object);
   const metadata = copy["metadata"] as { annotations?: Record<string, string> };
-  metadata.annotations = { ...metadata.annotations, [SENTINEL]: "present" };
+  metadata.annotations = { ...metadata.annotations, [SENTINEL]: policyName };
   return copy;
 };
 
@@ -118,7 +122,7 @@ async function activate(
 ): Promise<void> {
   await k8s.kubectl(["label", "namespace", NS, `${ACTIVE_LABEL}=active`, "--overwrite"]);
   for (const c of cases) {
-    await waitUntilDeniedBy(c.policy, () => c.send(sentinelled(c.object)));
+    await waitUntilDeniedBy(c.policy, () => c.send(sentinelled(c.object, c.policy)));
   }
 }
 

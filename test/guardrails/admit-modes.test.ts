@@ -16,7 +16,6 @@ import {
 } from "../admission/admission-inputs.js";
 import { FakeApiServer } from "../helpers/fake-apiserver.js";
 import { aService, aStatefulSet } from "../helpers/objects.js";
-import { waitFor } from "../helpers/wait-for.js";
 
 const config = (mode: string, extra = ""): StsguardConfig =>
   parseConfig(`mode: ${mode}\n${extra}`, "stsguard.yaml");
@@ -28,6 +27,8 @@ const unreadable: StatefulSetSource = {
   perPodServices: () => Promise.reject(new LookupError("API server did not answer")),
   lookupService: () =>
     Promise.resolve({ status: "unavailable", reason: "API server did not answer" }),
+  autoscalers: () => Promise.reject(new LookupError("API server did not answer")),
+  autoscalersLive: () => Promise.reject(new LookupError("API server did not answer")),
   isReady: () => true,
   close: () => Promise.resolve(),
 };
@@ -102,7 +103,7 @@ describe("a StatefulSet scale-down that orphans a per-pod Service (orphaned-serv
       source,
       config: config(
         "enforce",
-        `${rules}exemptions: [{name: shrink, reason: OPS-1, statefulSets: [web]}]`,
+        `${rules}exemptions: [{name: shrink, reason: OPS-1, namespaces: [demo], statefulSets: [web]}]`,
       ),
     });
     expect(result.allowed).toBe(true);
@@ -113,7 +114,7 @@ describe("a StatefulSet scale-down that orphans a per-pod Service (orphaned-serv
   });
 });
 
-describe("namespace labels from the cluster's namespace cache", () => {
+describe("namespace labels from the cluster's namespace cache, while its watch lags", () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -143,20 +144,9 @@ describe("namespace labels from the cluster's namespace cache", () => {
     return { server, deps };
   }
 
-  it("a namespace relabelled from sandbox to prod moves from warn to enforce, without a restart", async () => {
-    const { server, deps } = await start();
-    const request = aRequest({ object: aService({ podName: "web-5" }) });
-    const before = await admit(request, "validate", deps);
-    expect(before).toMatchObject({ allowed: true, guardMode: "warn" });
-    server.apply("namespaces", namespace("demo", { env: "prod" }));
-    await waitFor(
-      "the relabel to reach the cache",
-      async () => (await admit(request, "validate", deps)).guardMode === "enforce",
-      3_000,
-    );
-    expect((await admit(request, "validate", deps)).allowed).toBe(false);
-  });
-
+  // A relabelled namespace moving from warn to enforce is proven against a real API server in
+  // test/e2e/webhook-modes.e2e.test.ts. Why a test API server here: its namespace watch is
+  // stalled on demand, so a namespace exists that the cache has not been told about yet.
   it("answers from the cache at once, and reads a namespace the watch has not delivered yet first", async () => {
     const { server, deps } = await start();
     const known = admit(aRequest({ object: aService({ podName: "web-0" }) }), "validate", deps);

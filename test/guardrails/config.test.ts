@@ -38,6 +38,8 @@ describe("guardrail settings", () => {
           mode: "monitor",
         },
       ],
+      labelsMayLowerIn: [],
+      optOutLabel: null,
       namespaceModeLabel: false,
       exemptions: [
         {
@@ -107,7 +109,72 @@ describe("guardrail settings", () => {
       "exemptions: [{name: a, reason: '  ', namespaces: [a]}]",
       "stsguard.yaml: exemptions[0].reason: required",
     ],
-    ["exemptions: [{name: a, reason: r}]", "stsguard.yaml: exemptions[0]: say what it exempts"],
+    [
+      "exemptions: [{name: a, reason: r}]",
+      "stsguard.yaml: exemptions[0] (a): scope it with namespaces, or with users or groups",
+    ],
+    [
+      "exemptions: [{name: kafka, reason: r, statefulSets: [kafka]}]",
+      "stsguard.yaml: exemptions[0] (kafka): scope it with namespaces, or with users or groups: services, statefulSets and namespaceSelector match names and labels that whoever creates the object can choose",
+    ],
+    [
+      "exemptions: [{name: a, reason: r, services: [broker-5], namespaceSelector: {matchLabels: {team: data}}}]",
+      "stsguard.yaml: exemptions[0] (a): scope it with namespaces, or with users or groups",
+    ],
+    [
+      "exemptions: [{name: a, reason: r, namespaces: ['*'], services: [broker-5]}]",
+      "stsguard.yaml: exemptions[0] (a): scope it with namespaces",
+    ],
+    [
+      "exemptions: [{name: a, reason: r, namespaces: [kafka, '?*'], services: [broker-5]}]",
+      "stsguard.yaml: exemptions[0] (a): scope it with namespaces",
+    ],
+    [
+      "exemptions: [{name: a, reason: r, users: ['*'], statefulSets: [kafka]}]",
+      "stsguard.yaml: exemptions[0] (a): scope it with namespaces",
+    ],
+    [
+      "exemptions: [{name: a, reason: r, groups: ['system:authenticated'], statefulSets: [kafka]}]",
+      'stsguard.yaml: exemptions[0] (a): scope it with namespaces, or with users or groups: services, statefulSets and namespaceSelector match names and labels that whoever creates the object can choose, and "*" (or the group system:authenticated) matches everyone',
+    ],
+    [
+      "exemptions: [{name: ok, reason: r, namespaces: [a]}, {name: b, reason: r, groups: ['system:*']}]",
+      "stsguard.yaml: exemptions[1] (b): scope it with namespaces",
+    ],
+    [
+      "optOutLabel: {key: stsguard.io/admission, value: disabled}",
+      "stsguard.yaml: optOutLabel: the opt-out label applies only in the namespaces labelsMayLowerIn lists (names or globs), and labelsMayLowerIn is not set: list the namespaces whose owners may lower their own enforcement, or remove optOutLabel",
+    ],
+    [
+      "namespaceModeLabel: true",
+      "stsguard.yaml: namespaceModeLabel: the mode label applies only in the namespaces labelsMayLowerIn lists",
+    ],
+    [
+      "labelsMayLowerIn: []\nnamespaceModeLabel: true",
+      "stsguard.yaml: namespaceModeLabel: the mode label applies only in the namespaces labelsMayLowerIn lists",
+    ],
+    ["labelsMayLowerIn: ['']", "stsguard.yaml: labelsMayLowerIn[0]: must be a non-empty string"],
+    ["labelsMayLowerIn: sandbox", "stsguard.yaml: labelsMayLowerIn: must be a list of strings"],
+    [
+      "labelsMayLowerIn: [a]\noptOutLabel: stsguard.io/admission=disabled",
+      "stsguard.yaml: optOutLabel: must be a mapping {key, value}",
+    ],
+    [
+      "labelsMayLowerIn: [a]\noptOutLabel: {key: 'bad key', value: disabled}",
+      'stsguard.yaml: optOutLabel.key: "bad key" is not a valid label key',
+    ],
+    [
+      "labelsMayLowerIn: [a]\noptOutLabel: {key: stsguard.io/admission}",
+      "stsguard.yaml: optOutLabel.value: undefined is not a non-empty label value",
+    ],
+    [
+      "labelsMayLowerIn: [a]\noptOutLabel: {key: stsguard.io/admission, value: false}",
+      "stsguard.yaml: optOutLabel.value: false is not a non-empty label value (quote numbers and booleans)",
+    ],
+    [
+      "labelsMayLowerIn: [a]\noptOutLabel: {key: a, value: b, values: [c]}",
+      "stsguard.yaml: optOutLabel: values: unknown setting",
+    ],
     [
       "exemptions: [{name: 'a b', reason: r, namespaces: [a]}]",
       'stsguard.yaml: exemptions[0].name: "a b" must be',
@@ -153,5 +220,32 @@ describe("guardrail settings", () => {
   it.each(errors)("refuses %s", (text, message) => {
     expect(() => parseConfig(text, FILE)).toThrow(ConfigError);
     expect(() => parseConfig(text, FILE)).toThrow(message);
+  });
+
+  const scoped = [
+    ["by a namespace glob", "namespaces: ['team-*'], statefulSets: [kafka]"],
+    ["by a user", "users: ['system:serviceaccount:ci:deployer'], services: [broker-5]"],
+    ["by a group", "groups: [data-admins]"],
+    ["by a catch-all group and a namespace", "namespaces: [kafka], groups: ['*']"],
+  ];
+  it.each(scoped)("accepts an exemption scoped %s", (_, criteria) => {
+    const config = parseConfig(`exemptions: [{name: a, reason: r, ${criteria}}]`, FILE);
+    expect(config.guardrails.exemptions).toHaveLength(1);
+  });
+
+  it("reads where namespace labels may lower enforcement, and the opt-out label", () => {
+    const config = parseConfig(
+      `
+labelsMayLowerIn: [sandbox-*, legacy-kafka]
+optOutLabel: {key: stsguard.io/admission, value: disabled}
+namespaceModeLabel: true
+`,
+      FILE,
+    );
+    expect(config.guardrails).toMatchObject({
+      labelsMayLowerIn: ["sandbox-*", "legacy-kafka"],
+      optOutLabel: { key: "stsguard.io/admission", value: "disabled" },
+      namespaceModeLabel: true,
+    });
   });
 });

@@ -145,57 +145,79 @@ ${extra}`);
     { name: "namespace glob, no match", criteria: 'namespaces: ["team-*"]', applies: false },
     {
       name: "namespace selector matchLabels",
-      criteria: "namespaceSelector: {matchLabels: {team: data}}",
+      criteria: "namespaces: [kafka]\nnamespaceSelector: {matchLabels: {team: data}}",
       applies: true,
     },
     {
       name: "namespace selector, other labels",
-      criteria: "namespaceSelector: {matchLabels: {team: web}}",
+      criteria: "namespaces: [kafka]\nnamespaceSelector: {matchLabels: {team: web}}",
       applies: false,
     },
     {
       name: "namespace selector In",
       criteria:
-        "namespaceSelector: {matchExpressions: [{key: team, operator: In, values: [data, ml]}]}",
+        "namespaces: [kafka]\nnamespaceSelector: {matchExpressions: [{key: team, operator: In, values: [data, ml]}]}",
       applies: true,
     },
     {
       name: "namespace selector NotIn",
       criteria:
-        "namespaceSelector: {matchExpressions: [{key: team, operator: NotIn, values: [data]}]}",
+        "namespaces: [kafka]\nnamespaceSelector: {matchExpressions: [{key: team, operator: NotIn, values: [data]}]}",
       applies: false,
     },
     {
       name: "namespace selector Exists",
-      criteria: "namespaceSelector: {matchExpressions: [{key: team, operator: Exists}]}",
+      criteria:
+        "namespaces: [kafka]\nnamespaceSelector: {matchExpressions: [{key: team, operator: Exists}]}",
       applies: true,
     },
     {
       name: "namespace selector DoesNotExist",
-      criteria: "namespaceSelector: {matchExpressions: [{key: team, operator: DoesNotExist}]}",
+      criteria:
+        "namespaces: [kafka]\nnamespaceSelector: {matchExpressions: [{key: team, operator: DoesNotExist}]}",
       applies: false,
     },
-    { name: "service name", criteria: "services: [broker-3]", applies: true },
-    { name: "service glob", criteria: 'services: ["broker-*"]', applies: true },
-    { name: "service glob, other Service", criteria: 'services: ["zk-*"]', applies: false },
+    { name: "service name", criteria: "namespaces: [kafka]\nservices: [broker-3]", applies: true },
+    {
+      name: "service glob",
+      criteria: 'namespaces: [kafka]\nservices: ["broker-*"]',
+      applies: true,
+    },
+    {
+      name: "service glob, other Service",
+      criteria: 'namespaces: [kafka]\nservices: ["zk-*"]',
+      applies: false,
+    },
     {
       name: "services never match a StatefulSet",
-      criteria: 'services: ["broker*"]',
+      criteria: 'namespaces: [kafka]\nservices: ["broker*"]',
       subject: { kind: "StatefulSet", name: "broker", statefulSet: "broker" },
       applies: false,
     },
-    { name: "statefulSet of a Service", criteria: "statefulSets: [broker]", applies: true },
+    {
+      name: "statefulSet of a Service",
+      criteria: "namespaces: [kafka]\nstatefulSets: [broker]",
+      applies: true,
+    },
     {
       name: "statefulSet itself",
-      criteria: "statefulSets: [broker]",
+      criteria: "namespaces: [kafka]\nstatefulSets: [broker]",
       subject: { kind: "StatefulSet", name: "broker", statefulSet: "broker" },
       applies: true,
     },
-    { name: "statefulSet glob", criteria: 'statefulSets: ["bro*"]', applies: true },
-    { name: "statefulSet, other", criteria: "statefulSets: [zk]", applies: false },
+    {
+      name: "statefulSet glob",
+      criteria: 'namespaces: [kafka]\nstatefulSets: ["bro*"]',
+      applies: true,
+    },
+    {
+      name: "statefulSet, other",
+      criteria: "namespaces: [kafka]\nstatefulSets: [zk]",
+      applies: false,
+    },
     {
       name: "statefulSet, Service whose target does not parse",
-      criteria: "statefulSets: [broker]",
+      criteria: "namespaces: [kafka]\nstatefulSets: [broker]",
       subject: { statefulSet: null },
       applies: false,
     },
@@ -466,7 +488,7 @@ exemptions:
       [ERROR],
       offline({ namespaceLabels: null }),
       config(
-        "exemptions: [{name: data, reason: D-1, namespaceSelector: {matchLabels: {team: data}}}]",
+        "exemptions: [{name: data, reason: D-1, namespaces: [kafka], namespaceSelector: {matchLabels: {team: data}}}]",
       ),
       NOW,
     );

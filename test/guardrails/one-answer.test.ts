@@ -27,6 +27,7 @@ import { postJson } from "../server/https-client.js";
 
 const CONFIG_TEXT = `
 mode: enforce
+labelsMayLowerIn: [sandbox]
 namespaces:
   - names: [team-a, "legacy-*"]
     mode: warn
@@ -44,9 +45,11 @@ exemptions:
   - name: lapsed
     reason: PLAT-7
     expires: "2020-01-01T00:00:00Z"
+    namespaces: [prod]
     services: ["expired-*"]
   - name: data-team
     reason: ADR-12
+    namespaces: [analytics]
     namespaceSelector: {matchLabels: {team: data}}
     rules: [ordinal-out-of-range]
   - name: ci-deployer

@@ -1,8 +1,8 @@
 /**
  * A small kube-apiserver stand-in on 127.0.0.1 that speaks the real list, watch and write
  * protocol, so the code under test talks to it over a socket exactly as it talks to a cluster.
- * Resources are a table (core StatefulSets, Services, Namespaces, Leases and Events are served
- * from the start; a test adds custom resources with `serveResource`, as installing a CRD does).
+ * Resources are a table (StatefulSets, Services, Namespaces, Leases, Events and
+ * HorizontalPodAutoscalers are served from the start; a test adds custom resources with `serveResource`, as installing a CRD does).
  * Tests drive it: change objects (bumping one global resourceVersion), send bookmarks, drop or
  * stall watches, compact history (410 Gone), fail or delay reads and writes.
  *
@@ -42,6 +42,12 @@ export const BUILTIN_RESOURCES: Readonly<Record<string, ResourceType>> = {
   namespaces: { group: "", version: "v1", kind: "Namespace", namespaced: false },
   events: { group: "", version: "v1", kind: "Event", namespaced: true },
   leases: { group: "coordination.k8s.io", version: "v1", kind: "Lease", namespaced: true },
+  horizontalpodautoscalers: {
+    group: "autoscaling",
+    version: "v2",
+    kind: "HorizontalPodAutoscaler",
+    namespaced: true,
+  },
 };
 
 interface StoredEvent {
@@ -82,6 +88,8 @@ export interface FakeStatusError {
   readonly status: number;
   readonly reason: string;
   readonly message: string;
+  /** details.causes, as the API server lists them (e.g. FieldManagerConflict). */
+  readonly causes?: readonly { reason: string; message: string; field: string }[];
 }
 
 /** Thrown by a patch handler to answer with a Status (e.g. 409 Conflict of server-side apply). */
@@ -90,6 +98,7 @@ export class FakeStatus extends Error implements FakeStatusError {
     readonly status: number,
     readonly reason: string,
     message: string,
+    readonly causes?: readonly { reason: string; message: string; field: string }[],
   ) {
     super(message);
   }
@@ -133,13 +142,15 @@ export class FakeApiServer {
   private readonly watchers = new Set<Watcher>();
   private readonly watchFaults = new Map<FakeResource, WatchFault[]>();
   private readonly watchRefusals = new Map<FakeResource, number>();
-  private readonly writeFaults: FakeStatusError[] = [];
+  private readonly writeFaults: (FakeStatusError & { resource?: FakeResource })[] = [];
   private readonly patchHandlers = new Map<string, PatchHandler>([
     ["application/merge-patch+json", (current, body) => mergePatch(current ?? {}, body)],
     // Close enough for the maps tests write: lists are replaced, as in a merge patch.
     ["application/strategic-merge-patch+json", (current, body) => mergePatch(current ?? {}, body)],
   ]);
   private readonly watchesEndAtOnce = new Set<FakeResource>();
+  private createTransform:
+    ((object: JsonObject, query: Readonly<Record<string, string>>) => JsonObject) | null = null;
   private streamAnswers = false;
   private currentVersion = 1000;
   private compactedVersion = 0;
@@ -199,9 +210,19 @@ export class FakeApiServer {
     this.patchHandlers.set(contentType, handler);
   }
 
-  /** The next writes (create, update, patch, delete) fail this way, one fault per write. */
-  failNextWrite(fault: FakeStatusError): void {
-    this.writeFaults.push(fault);
+  /** Changes every created object before it is stored (e.g. to record its field manager). */
+  transformCreates(
+    transform: (object: JsonObject, query: Readonly<Record<string, string>>) => JsonObject,
+  ): void {
+    this.createTransform = transform;
+  }
+
+  /**
+   * The next writes (create, update, patch, delete) fail this way, one fault per write; with
+   * `resource`, only writes of that resource.
+   */
+  failNextWrite(fault: FakeStatusError, resource?: FakeResource): void {
+    this.writeFaults.push({ ...fault, ...(resource ? { resource } : {}) });
   }
 
   /** The stored objects of a resource (copies), sorted by namespace/name. */
@@ -554,7 +575,10 @@ export class FakeApiServer {
     body: unknown,
     response: http.ServerResponse,
   ): void {
-    const fault = this.writeFaults.shift();
+    const index = this.writeFaults.findIndex(
+      (candidate) => candidate.resource === undefined || candidate.resource === route.resource,
+    );
+    const fault = index < 0 ? undefined : this.writeFaults.splice(index, 1)[0];
     if (fault) {
       sendJson(response, fault.status, aStatus(fault.status, fault.reason, fault.message));
       return;
@@ -563,7 +587,12 @@ export class FakeApiServer {
     const dryRun = query["dryRun"] === "All";
     const result = this.write(method, route, namespace, query, contentType, body, dryRun);
     if ("reason" in result) {
-      const details = { name: route.name ?? "", group: route.type.group, kind: route.resource };
+      const details = {
+        name: route.name ?? "",
+        group: route.type.group,
+        kind: route.resource,
+        ...(result.causes ? { causes: result.causes } : {}),
+      };
       sendJson(response, result.status, {
         ...aStatus(result.status, result.reason, result.message),
         details,
@@ -616,7 +645,7 @@ export class FakeApiServer {
         };
       }
       delete metadata["resourceVersion"];
-      return commit(object, 201);
+      return commit(this.createTransform ? this.createTransform(object, query) : object, 201);
     }
     const name = route.name;
     if (name === null) return { status: 405, reason: "MethodNotAllowed", message: method };
@@ -632,7 +661,8 @@ export class FakeApiServer {
         return {
           status: 409,
           reason: "Conflict",
-          message: `Operation cannot be fulfilled on ${kindName} "${name}": Precondition failed: UID in precondition: ${stringOf(wantedUid)}, UID in object meta: ${stringOf(storedUid)}`,
+          // kube-apiserver 1.26's words (test/fixtures/apiserver-differences).
+          message: `Operation cannot be fulfilled on ${route.type.kind} "${name}": the UID in the precondition (${stringOf(wantedUid)}) does not match the UID in record (${stringOf(storedUid)}). The object might have been deleted and then recreated`,
         };
       }
       const object = this.withTypeMeta(resource, structuredClone(current));

@@ -170,3 +170,56 @@ export function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+export interface AutoscalerOptions {
+  readonly name?: string;
+  /** null: no `metadata.namespace`. */
+  readonly namespace?: string | null;
+  /** The autoscaler's own apiVersion; default `autoscaling/v2` (`keda.sh/v1alpha1` for KEDA). */
+  readonly apiVersion?: string;
+  /** `spec.scaleTargetRef` verbatim; default the apps/v1 StatefulSet `web`. */
+  readonly target?: Readonly<Record<string, unknown>>;
+  /** `minReplicas` (`minReplicaCount`); absent key when undefined. */
+  readonly min?: unknown;
+  /** `maxReplicas` (`maxReplicaCount`); absent key when undefined. */
+  readonly max?: unknown;
+}
+
+const STATEFULSET_WEB = { apiVersion: "apps/v1", kind: "StatefulSet", name: "web" };
+
+/** A HorizontalPodAutoscaler `web` in `demo` (autoscaling/v2) of the StatefulSet `web`, 2–4. */
+export function anHpa(options: AutoscalerOptions = {}): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { name: options.name ?? "web" };
+  if (options.namespace !== null) metadata["namespace"] = options.namespace ?? "demo";
+  const spec: Record<string, unknown> = {
+    scaleTargetRef: { ...(options.target ?? STATEFULSET_WEB) },
+  };
+  spec["minReplicas"] = "min" in options ? options.min : 2;
+  spec["maxReplicas"] = "max" in options ? options.max : 4;
+  if (spec["minReplicas"] === undefined) delete spec["minReplicas"];
+  if (spec["maxReplicas"] === undefined) delete spec["maxReplicas"];
+  return {
+    apiVersion: options.apiVersion ?? "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    metadata,
+    spec,
+  };
+}
+
+/** A KEDA ScaledObject `web` in `demo` of the StatefulSet `web`; counts only when given. */
+export function aScaledObject(options: AutoscalerOptions = {}): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { name: options.name ?? "web" };
+  if (options.namespace !== null) metadata["namespace"] = options.namespace ?? "demo";
+  const spec: Record<string, unknown> = {
+    scaleTargetRef: { ...(options.target ?? STATEFULSET_WEB) },
+    triggers: [{ type: "cpu", metricType: "Utilization", metadata: { value: "60" } }],
+  };
+  if (options.min !== undefined) spec["minReplicaCount"] = options.min;
+  if (options.max !== undefined) spec["maxReplicaCount"] = options.max;
+  return {
+    apiVersion: options.apiVersion ?? "keda.sh/v1alpha1",
+    kind: "ScaledObject",
+    metadata,
+    spec,
+  };
+}

@@ -12,12 +12,16 @@
  *   v1 at <time>: .spec.type` (the API server's wording), unless `force=true` takes it over;
  * - fields the manager applied before and no longer applies are removed, unless another manager
  *   owns them too;
- * - `metadata.uid` in an apply must match the stored object's (422 "field is immutable");
- *   a created object gets its own uid;
+ * - `metadata.uid` in an apply must match the stored object's (422 "field is immutable"), and
+ *   an apply naming a uid creates nothing (409 "uid mismatch … no existing object was found");
+ * - a POST with `?fieldManager` records an Update entry owning every field of the created object;
+ * - a JSON patch applies (a failed `test` is 422 Invalid), and one that replaces managedFields
+ *   records no manager of its own;
  * - merge patches (`kubectl patch`, `kubectl edit`) record an Update manager that takes over the
  *   fields it changed, as the API server does.
  * Not modelled: strategic-merge details, nested field ownership below the levels above.
  */
+import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { parse as parseYaml } from "yaml";
 import { FakeStatus, mergePatch, type FakeApiServer, type PatchHandler } from "./fake-apiserver.js";
 
@@ -35,6 +39,8 @@ interface ManagedFieldsEntry {
   fieldsV1: JsonObject;
 }
 
+const { applyPatch: applyJsonPatch } = fastJsonPatch;
+
 export const APPLY_PATCH = "application/apply-patch+yaml";
 
 /** Makes `server` accept server-side apply, and record field managers of merge patches. */
@@ -43,6 +49,22 @@ export function installServerSideApply(
   now: () => Date = () => new Date(),
 ): void {
   server.handlePatch(APPLY_PATCH, createApplyPatchHandler(now));
+  server.handlePatch("application/json-patch+json", (current, body, context) =>
+    jsonPatch(current, body, context.name),
+  );
+  server.transformCreates((object, query) => {
+    const manager = query["fieldManager"];
+    if (!manager) return object;
+    const entry: ManagedFieldsEntry = {
+      manager,
+      operation: "Update",
+      apiVersion: stringOf(object["apiVersion"]) || "v1",
+      time: toRfc3339(now()),
+      fieldsType: "FieldsV1",
+      fieldsV1: toFieldsV1([...fieldsOf(object).keys()].map(parsePath)),
+    };
+    return withManagedFields(object, [entry]);
+  });
   server.handlePatch("application/merge-patch+json", (current, body, context) =>
     updateWithManager(current, mergePatch(current ?? {}, body), context.query, now),
   );
@@ -74,11 +96,25 @@ const applyPatch = (
   const appliedMeta = isObject(applied["metadata"]) ? applied["metadata"] : {};
   const wantedUid = stringOf(appliedMeta["uid"]);
   const currentUid = stringOf(metadataOf(current)["uid"]);
+  // kube-apiserver 1.26's answers (test/fixtures/apiserver-differences).
+  if (!current && wantedUid !== "") {
+    throw new FakeStatus(
+      409,
+      "Conflict",
+      `Operation cannot be fulfilled on ${context.resource} "${context.name}": uid mismatch: the provided object specified uid ${wantedUid}, and no existing object was found`,
+    );
+  }
   if (current && wantedUid !== "" && wantedUid !== currentUid) {
+    const cause = {
+      reason: "FieldValueInvalid",
+      message: `Invalid value: "${wantedUid}": field is immutable`,
+      field: "metadata.uid",
+    };
     throw new FakeStatus(
       422,
       "Invalid",
       `${kind} "${context.name}" is invalid: metadata.uid: Invalid value: "${wantedUid}": field is immutable`,
+      [cause, cause],
     );
   }
   const force = context.query["force"] === "true";
@@ -97,7 +133,16 @@ const applyPatch = (
     }
   }
   if (conflicts.length > 0 && !force) {
-    throw new FakeStatus(409, "Conflict", conflictMessage(conflicts));
+    throw new FakeStatus(
+      409,
+      "Conflict",
+      conflictMessage(conflicts),
+      conflicts.map(({ manager: entry, path }) => ({
+        reason: "FieldManagerConflict",
+        message: `conflict with ${printManager(entry)}`,
+        field: printPath(parsePath(path)),
+      })),
+    );
   }
 
   const object: JsonObject = current
@@ -131,6 +176,21 @@ const applyPatch = (
   if (!current) delete metadataOf(result)["uid"];
   return unchangedOr(current, result);
 };
+
+/** RFC 6902, as the API server applies it; managedFields replaced by hand are kept as given. */
+function jsonPatch(current: JsonObject | undefined, body: unknown, name: string): JsonObject {
+  if (!current) throw new FakeStatus(404, "NotFound", `services "${name}" not found`);
+  if (!Array.isArray(body)) throw new FakeStatus(400, "BadRequest", "the patch is not a list");
+  try {
+    return applyJsonPatch(structuredClone(current), body as Operation[], true, false).newDocument;
+  } catch {
+    throw new FakeStatus(
+      422,
+      "Invalid",
+      "the server rejected our request due to an error in our request",
+    );
+  }
+}
 
 /** A write by a manager with operation Update: it takes over every field it changed. */
 function updateWithManager(
@@ -258,7 +318,7 @@ function conflictMessage(
 /** As k8s.io/apiserver's fieldmanager prints a manager in a conflict. */
 function printManager(entry: ManagedFieldsEntry): string {
   const name = JSON.stringify(entry.manager);
-  return entry.operation === "Update" ? `${name} using ${entry.apiVersion} at ${entry.time}` : name;
+  return entry.operation === "Update" ? `${name} using ${entry.apiVersion}` : name;
 }
 
 function readManagedFields(object: JsonObject | undefined): ManagedFieldsEntry[] {

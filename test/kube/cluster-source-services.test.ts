@@ -1,53 +1,12 @@
 /** Governing Services in the cluster source: any Service by name, from the cache or live. */
 import { describe, expect, it } from "vitest";
-import { aService } from "../helpers/objects.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { startHarness } from "./harness.js";
 
 describe("cluster source: lookupService and the snapshot", () => {
-  it("answers any Service from the cache: headless, not headless, missing", async () => {
-    const h = await startHarness();
-    expect(await h.source.lookupService("demo", "web")).toEqual({
-      status: "found",
-      service: { namespace: "demo", name: "web", headless: true, selector: { app: "web" } },
-    });
-    const perPod = await h.source.lookupService("demo", "web-0");
-    expect(perPod.status === "found" && perPod.service.headless).toBe(false);
-    expect(await h.source.lookupService("demo", "nope")).toEqual({ status: "not-found" });
-    expect(await h.source.lookupService("other", "web")).toEqual({ status: "not-found" });
-    expect(h.server.readRequests()).toEqual([]);
-  });
-
-  it("follows watch events, and per-pod lists still hold only per-pod Services", async () => {
-    const h = await startHarness();
-    h.server.apply(
-      "services",
-      aService({ name: "db", selector: { app: "db" }, clusterIP: "None" }),
-    );
-    await waitFor(
-      "the new Service in the cache",
-      async () => (await h.source.lookupService("demo", "db")).status === "found",
-      3_000,
-    );
-    expect((await h.source.perPodServices("demo", "web")).map((s) => s.name)).toEqual([
-      "web-0",
-      "web-1",
-    ]);
-    const snapshot = h.source.readSnapshot();
-    expect(snapshot?.statefulSets.map((s) => `${s.namespace}/${s.name}`).sort()).toEqual([
-      "demo/db",
-      "demo/web",
-      "other/web",
-    ]);
-    expect(snapshot?.services.filter((s) => s.perPod).length).toBe(4);
-    expect(
-      snapshot?.services
-        .filter((s) => s.service.headless)
-        .map((s) => s.service.name)
-        .sort(),
-    ).toEqual(["db", "web"]);
-  });
-
+  // Why a test API server: its watches stall on demand, so the Service cache goes stale. Any
+  // Service from the cache (headless, not headless, missing), watch events and the snapshot are
+  // proven against a real API server in test/e2e/webhook-caches.e2e.test.ts.
   it("reads the Service live while the cache is stale", async () => {
     const h = await startHarness({ staleAfterMs: 300 });
     h.server.stallWatches();

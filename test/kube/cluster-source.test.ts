@@ -19,65 +19,15 @@ async function replicasOf(h: Harness, name: string, namespace = "demo"): Promise
   return result.status === "found" ? result.statefulSet.replicas : result.status;
 }
 
-describe("first sync", () => {
-  it("is not ready until both StatefulSets and Services are listed, then ready", async () => {
-    const server = await startServer();
-    const h = await startSource(server, {}, { sync: false });
-    expect(h.source.isReady()).toBe(false);
-    await h.source.start();
-    expect(h.source.isReady()).toBe(true);
-    expect(h.source.readHealth()).toMatchObject({
-      synced: true,
-      statefulSetsFresh: true,
-      servicesFresh: true,
-      statefulSets: 3,
-      perPodServices: 4,
-    });
-    const synced = h.logs.filter((l) => l.msg === "cache synced" && l.level === INFO);
-    expect(synced.map((l) => [l["resource"], l["count"]]).sort()).toEqual([
-      // Every Service is cached (any may be a governing Service); 4 of the 6 are per-pod.
-      ["services", 6],
-      ["statefulsets", 3],
-    ]);
-  });
-
-  it.each([
-    { name: "a StatefulSet of the namespace", namespace: "demo", sts: "web", expected: 3 },
-    { name: "the same name in another namespace", namespace: "other", sts: "web", expected: 1 },
-    {
-      name: "a StatefulSet that does not exist",
-      namespace: "demo",
-      sts: "nope",
-      expected: "not-found",
-    },
-    {
-      name: "a namespace that does not exist",
-      namespace: "void",
-      sts: "web",
-      expected: "not-found",
-    },
-  ])("answers from the cache without a live read: $name", async ({ namespace, sts, expected }) => {
-    const h = await startHarness();
-    expect(await replicasOf(h, sts, namespace)).toBe(expected);
-    expect(h.server.readRequests()).toEqual([]);
-  });
-
-  it("keeps only the summary the rules need", async () => {
-    const h = await startHarness();
-    expect(await h.source.lookup("demo", "web")).toEqual({
-      status: "found",
-      statefulSet: {
-        namespace: "demo",
-        name: "web",
-        replicas: 3,
-        start: 0,
-        podLabels: { app: "web" },
-        labels: {},
-        serviceName: "web",
-      },
-    });
-  });
-
+/*
+ * The cluster source against the test API server, for what a real one cannot be made to do.
+ * Its normal behaviour — the first sync, page by page; answers and summaries from the cache;
+ * ADDED, MODIFIED and DELETED StatefulSets and Services; governing Services; live reads found
+ * and not found — is proven against a real API server in test/e2e/webhook-caches.e2e.test.ts.
+ */
+describe("first sync: the requests it sends", () => {
+  // Why a test API server: it records every request, so the test sees the limit and continue
+  // the client sent; a real one only shows that the pages came back.
   it("pages the list with limit and continue", async () => {
     const server = await startServer((s) => {
       for (let i = 0; i < 5; i++) s.apply("statefulsets", aStatefulSet({ name: `s${i}` }));
@@ -93,6 +43,7 @@ describe("first sync", () => {
     expect(h.source.readHealth().statefulSets).toBe(5);
   });
 
+  // Why a test API server: it records the watch's query (resourceVersion, bookmarks, timeout).
   it("watches from the list's resourceVersion with bookmarks and a jittered timeout", async () => {
     const server = await startServer();
     const listVersion = server.resourceVersion();
@@ -108,69 +59,8 @@ describe("first sync", () => {
   });
 });
 
-describe("watch events", () => {
-  it.each([
-    {
-      name: "ADDED: a new StatefulSet is found",
-      act: (s: FakeApiServer) =>
-        s.apply("statefulsets", aStatefulSet({ name: "cache", replicas: 4 })),
-      sts: "cache",
-      expected: 4,
-    },
-    {
-      name: "MODIFIED: a scale-up is seen",
-      act: (s: FakeApiServer) => setReplicas(s, "web", 5),
-      sts: "web",
-      expected: 5,
-    },
-    {
-      name: "DELETED: a removed StatefulSet is not found",
-      act: (s: FakeApiServer) => s.remove("statefulsets", "demo", "db"),
-      sts: "db",
-      expected: "not-found",
-    },
-  ])("$name", async ({ act, sts, expected }) => {
-    const h = await startHarness();
-    act(h.server);
-    await waitFor(
-      `${sts} → ${expected}`,
-      async () => (await replicasOf(h, sts)) === expected,
-      3_000,
-    );
-    expect(h.server.readRequests()).toEqual([]);
-  });
-
-  it.each([
-    {
-      name: "a new per-pod Service is added",
-      act: (s: FakeApiServer) => s.apply("services", aService({ podName: "web-2" })),
-      expected: ["web-0", "web-1", "web-2"],
-    },
-    {
-      name: "a deleted per-pod Service is dropped",
-      act: (s: FakeApiServer) => s.remove("services", "demo", "web-1"),
-      expected: ["web-0"],
-    },
-    {
-      name: "a Service whose selector no longer names a pod is dropped",
-      act: (s: FakeApiServer) =>
-        s.apply("services", aService({ name: "web-0", selector: { app: "web" } })),
-      expected: ["web-1"],
-    },
-  ])("Services: $name", async ({ act, expected }) => {
-    const h = await startHarness();
-    act(h.server);
-    await waitFor(
-      `per-pod Services ${expected.join(",")}`,
-      async () =>
-        JSON.stringify((await h.source.perPodServices("demo", "web")).map((s) => s.name)) ===
-        JSON.stringify(expected),
-      3_000,
-    );
-    expect(h.server.readRequests()).toEqual([]);
-  });
-});
-
+// Why a test API server: it drops watches, sends bookmarks and ERROR events, and ends watches
+// early on demand, and records each watch's resourceVersion.
 describe("resuming a watch", () => {
   it.each([
     {
@@ -258,6 +148,7 @@ describe("resuming a watch", () => {
   });
 });
 
+// Why a test API server: it compacts its history and answers 410 Gone on demand.
 describe("410 Gone", () => {
   const faults: { name: string; fault: WatchFault }[] = [
     {
@@ -302,6 +193,8 @@ describe("410 Gone", () => {
   });
 });
 
+// Why a test API server: it sends bookmarks every 50 ms, stalls and refuses watches, and fails
+// lists on demand; a real one sends a bookmark about once a minute.
 describe("freshness", () => {
   it("stays fresh while bookmarks arrive although nothing changes", async () => {
     const h = await startHarness({ staleAfterMs: 400 });
@@ -361,10 +254,16 @@ describe("freshness", () => {
     h.server.stallWatches();
     setReplicas(h.server, "web", 6);
     expect(await replicasOf(h, "web")).toBe(3);
-    await waitFor("stale cache", () => !h.source.readHealth().statefulSetsFresh, 3_000);
+    await waitFor(
+      "stale caches",
+      () => !h.source.readHealth().statefulSetsFresh && !h.source.readHealth().autoscalersFresh,
+      3_000,
+    );
     expect(await replicasOf(h, "web")).toBe(6);
+    // Every watch stalled: the HPAs are read live too.
     expect(h.server.readRequests().map((r) => r.path)).toEqual([
       "/apis/apps/v1/namespaces/demo/statefulsets/web",
+      "/apis/autoscaling/v2/namespaces/demo/horizontalpodautoscalers",
     ]);
     await waitFor(
       "a replaced watch",
@@ -415,24 +314,17 @@ describe("freshness", () => {
     const h = await startSource(server, {}, { sync: false });
     void h.source.start();
     expect(await replicasOf(h, "web")).toBe(3);
-    expect(server.readRequests()).toHaveLength(1);
+    expect(server.readRequests().map((r) => r.path)).toEqual([
+      "/apis/apps/v1/namespaces/demo/statefulsets/web",
+      "/apis/autoscaling/v2/namespaces/demo/horizontalpodautoscalers",
+    ]);
   });
 });
 
+// Why a test API server: it answers reads with 500, 403 or a stray 404 on demand, and delays
+// them past the deadline; a StatefulSet found and not found is proven in the e2e suite.
 describe("lookupLive", () => {
   it.each([
-    {
-      name: "an existing StatefulSet is found",
-      sts: "web",
-      setup: () => undefined,
-      expected: { status: "found" },
-    },
-    {
-      name: "a 404 NotFound is not-found",
-      sts: "nope",
-      setup: () => undefined,
-      expected: { status: "not-found" },
-    },
     {
       name: "a 500 is unavailable with a reason",
       sts: "web",
@@ -472,8 +364,10 @@ describe("lookupLive", () => {
     const h = await startHarness();
     setup(h.server);
     expect(await h.source.lookupLive("demo", sts)).toMatchObject(expected);
+    // The HPAs are listed beside the StatefulSet, not after it.
     expect(h.server.readRequests().map((r) => r.path)).toEqual([
       `/apis/apps/v1/namespaces/demo/statefulsets/${sts}`,
+      "/apis/autoscaling/v2/namespaces/demo/horizontalpodautoscalers",
     ]);
   });
 
@@ -496,6 +390,7 @@ describe("lookupLive", () => {
     expect(h.logs.some((l) => l.level === WARN && l.err)).toBe(true);
   });
 
+  // Why a test API server: its watches are stalled, so the cache holds an old replica count.
   it("confirms with the API server even when the cache is fresh", async () => {
     const h = await startHarness();
     h.server.stallWatches();
@@ -506,6 +401,7 @@ describe("lookupLive", () => {
   });
 });
 
+// Why a test API server: its lists fail with 500 on demand.
 describe("readiness", () => {
   it("stays not ready while the list fails and becomes ready when it succeeds", async () => {
     const server = await startServer();
@@ -532,32 +428,8 @@ describe("readiness", () => {
   });
 });
 
+// Why a test API server: its watches stall (a stale cache) and its reads fail on demand.
 describe("perPodServices", () => {
-  it.each([
-    {
-      name: "the Services of one StatefulSet, by ordinal",
-      namespace: "demo",
-      sts: "web",
-      expected: ["web-0", "web-1"],
-    },
-    {
-      name: "a StatefulSet whose name ends in digits",
-      namespace: "demo",
-      sts: "redis-2",
-      expected: ["redis-2-0"],
-    },
-    { name: "not another StatefulSet's by prefix", namespace: "demo", sts: "redis", expected: [] },
-    { name: "nothing from another namespace", namespace: "other", sts: "web", expected: [] },
-  ])("from the cache: $name", async ({ namespace, sts, expected }) => {
-    const h = await startHarness();
-    const services = await h.source.perPodServices(namespace, sts);
-    expect(services.map((s) => s.name)).toEqual(expected);
-    expect(services.every((s) => s.namespace === namespace && s.target.statefulSet === sts)).toBe(
-      true,
-    );
-    expect(h.server.readRequests()).toEqual([]);
-  });
-
   it("lists the namespace live when the Service cache is stale", async () => {
     const h = await startHarness({ staleAfterMs: 200 });
     h.server.stallWatches();
@@ -586,6 +458,7 @@ describe("perPodServices", () => {
   });
 });
 
+// Why a test API server: it delays a read for 10 s and counts the connections still open.
 describe("close", () => {
   it("stops the watches and leaves no timers or sockets behind", async () => {
     const before = countResources();
@@ -594,7 +467,8 @@ describe("close", () => {
     const h = await startSource(server, { staleAfterMs: 60_000, liveReadTimeoutMs: 60_000 });
     h.server.delayReads(10_000);
     const pending = h.source.lookupLive("demo", "web");
-    await waitFor("a pending live read", () => server.readRequests().length === 1, 3_000);
+    // The StatefulSet and the HPAs of its namespace.
+    await waitFor("a pending live read", () => server.readRequests().length === 2, 3_000);
     await h.source.close();
     expect(await pending).toMatchObject({ status: "unavailable" });
     await waitFor(

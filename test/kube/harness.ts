@@ -82,8 +82,9 @@ export async function startSource(
   cleanups.push(() => source.close());
   if (sync) {
     await source.start();
-    // Both watches connected, so the test's next change reaches them as an event.
-    await waitFor("both watches to connect", () => server.liveWatches() === 2, 3_000);
+    // Every watch connected (StatefulSets, Services, HPAs), so the test's next change reaches
+    // them as an event.
+    await waitFor("every watch to connect", () => server.liveWatches() === 3, 3_000);
   }
   return { server, source, logs, metrics };
 }

@@ -11,6 +11,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+// Why a test API server: the point is the relist after the API server compacted its history
+// while a key was deleted (410 Gone on demand); the list and the events before it set it up.
 describe("reflector onChange", () => {
   it("reports every key after a list, each watch event, and every key again after a relist", async () => {
     const fake = await FakeApiServer.start();

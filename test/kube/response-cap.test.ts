@@ -3,6 +3,8 @@
  * or one object) is refused with a LookupError that names the cap, whether or not the server
  * declared its length, and is never buffered whole. The cluster source turns it into an
  * `unavailable` lookup and a list that does not sync; nothing crashes.
+ *
+ * Why a test API server: it streams an answer larger than the cap, with and without a length.
  */
 import { describe, expect, it } from "vitest";
 import { createKubeTransport } from "../../src/kube/client.js";

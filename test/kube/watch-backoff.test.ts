@@ -3,6 +3,8 @@
  * misconfigured server, a proxy that cuts streams) is restarted with exponential backoff, not in
  * a tight loop that would hammer the API server. Asserted by counting watch requests over a
  * window, not by timing.
+ *
+ * Why a test API server: it ends every watch at once, on demand.
  */
 import { describe, expect, it } from "vitest";
 import { sleep } from "../../src/kube/backoff.js";

@@ -90,9 +90,9 @@ describe("summarizeStatefulSet", () => {
   }[] = [
     { name: "replicas 2, no ordinals", obj: aStatefulSet(), expected: web({}) },
     {
-      name: "replicas unset defaults to 1",
+      name: "replicas unset defaults to 1, and says so",
       obj: aStatefulSet({ noReplicas: true }),
-      expected: web({ replicas: 1 }),
+      expected: web({ replicas: 1, replicasUnset: true }),
     },
     {
       name: "replicas 0 stays 0",
@@ -100,9 +100,9 @@ describe("summarizeStatefulSet", () => {
       expected: web({ replicas: 0 }),
     },
     {
-      name: "replicas null defaults to 1",
+      name: "replicas null defaults to 1, and says so",
       obj: aStatefulSet({ replicas: null }),
-      expected: web({ replicas: 1 }),
+      expected: web({ replicas: 1, replicasUnset: true }),
     },
     {
       name: "negative replicas default to 1",

@@ -48,6 +48,30 @@ afterAll(async () => {
 });
 
 describe("createManifestSource (serve --manifests)", () => {
+  it("joins each StatefulSet with the autoscaler among the manifests that scales it", async () => {
+    const source = await createManifestSource("test/fixtures/manifests/autoscaled", {
+      cwd: repoRoot,
+      logger,
+    });
+    const hpa = {
+      kind: "HorizontalPodAutoscaler",
+      namespace: "data",
+      name: "kafka-controller",
+      statefulSet: "kafka-controller",
+      minReplicas: 3,
+      maxReplicas: 5,
+      hpaName: null,
+    };
+    expect(await source.lookup("data", "kafka-controller")).toMatchObject({
+      status: "found",
+      statefulSet: { replicas: 1, replicasUnset: true, autoscaler: hpa },
+    });
+    expect(await source.autoscalers("data")).toEqual([hpa]);
+    expect(await source.autoscalers("default")).toEqual([]);
+    // The start banner's example targets the first ordinal beyond the HPA's reach.
+    expect(source.statefulSets.map((s) => s.autoscaler?.name)).toEqual(["kafka-controller"]);
+  });
+
   it("holds the demo StatefulSet and per-pod Services of examples/manifests", async () => {
     const source = await createManifestSource("examples/manifests", { cwd: repoRoot, logger });
     expect(source.isReady()).toBe(true);

@@ -64,6 +64,8 @@ function gatedSource(): StatefulSetSource & { open(): void; pending(): number } 
     lookupLive: lookup,
     perPodServices: () => Promise.resolve([]),
     lookupService: () => Promise.resolve({ status: "not-found" } as const),
+    autoscalers: () => Promise.resolve([]),
+    autoscalersLive: () => Promise.resolve([]),
     isReady: () => true,
     close: () => Promise.resolve(),
     open: release,

@@ -142,6 +142,7 @@ describe("stsguard serve --help", () => {
       ["--host", "STSGUARD_HOST"],
       ["--tls-cert", "STSGUARD_TLS_CERT"],
       ["--tls-key", "STSGUARD_TLS_KEY"],
+      ["--client-ca", "STSGUARD_CLIENT_CA"],
       ["--manifests", "STSGUARD_MANIFESTS"],
       ["--kubeconfig", "STSGUARD_KUBECONFIG"],
       ["--context", "STSGUARD_CONTEXT"],
@@ -206,6 +207,12 @@ describe("stsguard serve refuses to start on bad input, with exit code 2", () =>
       name: "a certificate file that does not exist",
       args: ["--manifests", "examples", "--tls-cert", "no.crt", "--tls-key", "no.key"],
       stderr: /cannot read TLS certificate file .*no\.crt/,
+    },
+    {
+      name: "a STSGUARD_CLIENT_CA file that does not exist",
+      args: ["--manifests", "examples"],
+      env: { STSGUARD_CLIENT_CA: "no-client-ca.crt" },
+      stderr: /cannot read TLS client CA file .*no-client-ca\.crt/,
     },
     {
       name: "a manifest that does not parse",

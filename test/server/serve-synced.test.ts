@@ -69,6 +69,7 @@ describe("runServe's onSynced", () => {
     expect(calls).toBe(1);
   });
 
+  // Why a test API server: its lists fail with 500 until the test lets them succeed.
   it("waits for a cluster's lists: not while they fail, once when they succeed", async () => {
     const api = await FakeApiServer.start();
     cleanups.push(() => api.close());

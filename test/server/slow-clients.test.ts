@@ -164,3 +164,71 @@ describe("the connection cap", () => {
     for (const client of held) client.socket.destroy();
   });
 });
+
+describe("a new connection's first request must arrive within --headers-timeout of the TCP accept", () => {
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    // A long handshake timeout: only the headers timeout can close these connections quickly.
+    server = await startWith({
+      handshakeTimeoutMs: 10_000,
+      headersTimeoutMs: 1_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 100_000,
+    });
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it("closes a connection whose TLS handshake never finishes, well before the handshake timeout", async () => {
+    const started = Date.now();
+    const socket = net.connect(server.port, "127.0.0.1", () => {
+      // The first bytes of a TLS record, and nothing more: the handshake stays pending.
+      socket.write(Buffer.from([0x16, 0x03, 0x01]));
+    });
+    const closed = await whenClosed(socket, () => started);
+    expect(closed.afterMs).toBeGreaterThanOrEqual(900);
+    expect(closed.afterMs).toBeLessThan(1_900);
+  });
+
+  it("counts the handshake's time against the deadline: a late handshake gets only what is left", async () => {
+    const started = Date.now();
+    const raw = net.connect(server.port, "127.0.0.1");
+    await new Promise((resolve) => raw.once("connect", resolve));
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const socket = tls.connect({ socket: raw, ca: certs.caCert, servername: "localhost" });
+    await new Promise((resolve) => socket.once("secureConnect", resolve));
+    const closed = await whenClosed(socket, () => started);
+    // Node's own headers timeout would start at the handshake: 1.7 s at the earliest.
+    expect(closed.afterMs).toBeLessThan(1_600);
+    expect(closed.received).toMatch(/^HTTP\/1\.1 408 /);
+    const metrics = await requestHttp(server.metricsPort ?? 0, "/metrics");
+    expect(metrics.text).toMatch(
+      /^stsguard_connections_cut_total\{reason="first-request-timeout"\} [1-9]\d*$/m,
+    );
+  });
+
+  it("never cuts a kept-alive connection that idles between requests: that is the keep-alive timeout's job", async () => {
+    const client = connectTls(server.port);
+    await client.secured;
+    let received = "";
+    client.socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    const answers = (): number => received.match(/HTTP\/1\.1 200 /g)?.length ?? 0;
+    const ask = (): void => {
+      client.socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    };
+    ask();
+    await waitFor("the first answer", () => Promise.resolve(answers() === 1));
+    // Idle for more than twice the headers timeout, as the API server's connections do for up to 90 s.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(client.socket.destroyed).toBe(false);
+    ask();
+    await waitFor("the second answer on the same connection", () =>
+      Promise.resolve(answers() === 2),
+    );
+    expect(client.socket.destroyed).toBe(false);
+    client.socket.destroy();
+  });
+});

@@ -106,6 +106,19 @@ unknown keys and wrong types; this covers what depends on more than one value.
 {{- else if or $certs.existingSecret.name $certs.existingSecret.caBundle -}}
 {{- fail (printf "certificates.existingSecret is set but certificates.mode is %s: the certificate modes are mutually exclusive; set certificates.mode=existingSecret or clear certificates.existingSecret" $certs.mode) -}}
 {{- end -}}
+{{- with .Values.webhook.namespaceSelector.optOutLabel -}}
+{{- fail "webhook.namespaceSelector.optOutLabel was removed: a namespace label in the webhooks' namespaceSelector lets whoever may label a namespace switch stsguard off for it. Set config.optOutLabel ({key, value}) and list the namespaces that may use it in config.labelsMayLowerIn (the server then skips only those), or exclude namespaces by name with webhook.namespaceSelector.excludedNamespaces" -}}
+{{- end -}}
+{{- with .Values.config -}}
+{{- if and (or .optOutLabel .namespaceModeLabel) (not .labelsMayLowerIn) -}}
+{{- fail "config.optOutLabel and config.namespaceModeLabel apply only in the namespaces that config.labelsMayLowerIn lists (names or globs), and it is empty: list the namespaces whose owners may lower their own enforcement, or unset them (the server would refuse this configuration)" -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.webhook.clientAuth -}}
+{{- if and .enabled (not .caSecret) -}}
+{{- fail "webhook.clientAuth.enabled needs webhook.clientAuth.caSecret: name a Secret in the release namespace holding the PEM CA that signs the API server's webhook client certificate (docs/security.md)" -}}
+{{- end -}}
+{{- end -}}
 {{- with .Values.podDisruptionBudget -}}
 {{- if and .enabled (not (kindIs "invalid" .minAvailable)) (not (kindIs "invalid" .maxUnavailable)) -}}
 {{- fail "podDisruptionBudget: set only one of minAvailable and maxUnavailable (set the other to null)" -}}
@@ -154,6 +167,19 @@ is replaced by a new, consistent set.
 {{- end -}}
 
 {{/*
+The name the API server's webhook kubeconfig must give the user entry whose client certificate it
+presents to this webhook: the Service's DNS name, with the port unless it is 443.
+*/}}
+{{- define "stsguard.clientAuthName" -}}
+{{- $host := include "stsguard.serviceHost" . -}}
+{{- if eq (int .Values.service.port) 443 -}}
+{{- $host -}}
+{{- else -}}
+{{- printf "%s:%d" $host (int .Values.service.port) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 clientConfig.caBundle for the helm and existingSecret modes. With cert-manager the cainjector
 fills it in from the serving Certificate, so the chart leaves it out.
 */}}
@@ -198,7 +224,10 @@ clientConfig:
 {{/*
 matchExpressions are ANDed, so values can only append requirements: the exclusion of the
 release namespace (a Fail webhook that guards its own namespace cannot be recreated while it is
-down) and of kube-system stays whatever the values say.
+down) and of kube-system stays whatever the values say. Namespaces are left out by name only:
+the API server never asks the webhook about a namespace the selector skips, so a label here
+would be an off switch for whoever may label the namespace, which the server could not re-check.
+The opt-out label is config.optOutLabel, judged by the server against config.labelsMayLowerIn.
 */}}
 {{- define "stsguard.namespaceSelector" -}}
 {{- $selector := .Values.webhook.namespaceSelector -}}
@@ -208,14 +237,6 @@ namespaceSelector:
       operator: NotIn
       values:
         {{- toYaml (concat (list .Release.Namespace "kube-system") $selector.excludedNamespaces | uniq) | nindent 8 }}
-    {{- with $selector.optOutLabel }}
-    {{- if .key }}
-    - key: {{ .key | quote }}
-      operator: NotIn
-      values:
-        - {{ .value | quote }}
-    {{- end }}
-    {{- end }}
     {{- with $selector.extraMatchExpressions }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -244,4 +265,14 @@ matchConditions:
   - name: per-pod-services-only
     expression: "request.resource.resource != 'services' || (has(object.spec) && has(object.spec.selector) && 'statefulset.kubernetes.io/pod-name' in object.spec.selector)"
 {{- end -}}
+{{- end -}}
+
+{{/* The controller's own ServiceAccount: it alone may write Services. */}}
+{{- define "stsguard.controllerServiceAccountName" -}}
+{{- printf "%s-controller" (include "stsguard.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The Secret holding the key that approves expose annotations (webhook) and checks them (controller). */}}
+{{- define "stsguard.approvalKeySecretName" -}}
+{{- printf "%s-approval-key" (include "stsguard.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { judgeCluster, type AuditResult } from "../../audit/judge.js";
 import { UsageError } from "../../errors.js";
-import type { GuardrailsConfig } from "../../guardrails/index.js";
+import { usesNamespaceLabels } from "../../guardrails/index.js";
 import type { InputProblem } from "../../manifests/read.js";
 import {
   REPORT_APIS,
@@ -11,11 +11,14 @@ import {
 } from "../../policy-reports/build.js";
 import { EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { preparePolicy } from "../policy-options.js";
-import { renderProblems } from "../reports/text.js";
-import { OUTPUT_FORMATS, render, toExitCode, type OutputFormat } from "./check.js";
+import { OUTPUT_FORMATS, render, type OutputFormat } from "../reports/render.js";
+import { toSafeText } from "../reports/safe-text.js";
+import { pluralize, renderProblems } from "../reports/text.js";
+import { toExitCode } from "./check.js";
 
 interface AuditFlags {
   readonly namespace: string[];
+  readonly allNamespaces?: boolean;
   readonly output: OutputFormat;
   readonly strict?: boolean;
   readonly config?: string;
@@ -35,14 +38,22 @@ export function auditCommand(io: CliIo, setExitCode: SetExitCode): Command {
         "--policy-reports.\n" +
         "Exit status: 0 clean, 1 errors (or warnings with --strict), 2 usage, connection or write errors.",
     )
-    .option(
-      "-n, --namespace <name>",
-      "audit this namespace only (repeatable; default: all namespaces)",
-      (value: string, previous: string[]) => {
-        if (value === "") throw new InvalidArgumentError("must not be empty");
-        return [...previous, value];
-      },
-      [],
+    .addOption(
+      new Option(
+        "-n, --namespace <name>",
+        "audit this namespace only (repeatable: every namespace named is audited)",
+      )
+        .argParser((value: string, previous: string[]) => {
+          if (value === "") throw new InvalidArgumentError("must not be empty");
+          return [...previous, value];
+        })
+        .default([], "all namespaces"),
+    )
+    .addOption(
+      new Option("-A, --all-namespaces", "audit every namespace (the default, as kubectl's -A)")
+        // kubectl get lets -A override -n silently; here the scope decides which policy
+        // reports are written and deleted, so asking for both is a mistake said out loud.
+        .conflicts("namespace"),
     )
     .addOption(
       new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("text"),
@@ -118,10 +129,12 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
     io.stdout.write(await render(flags.output, result.report, problems, setup.config.policy, io));
     if (flags.output !== "github") io.stderr.write(renderProblems(problems));
     const namespaces = new Set(result.objects.map((o) => o.namespace)).size;
+    const { statefulSets, perPodServices } = result.counts;
     io.stderr.write(
-      `stsguard audit: judged ${result.counts.statefulSets + result.counts.perPodServices} objects ` +
-        `(${result.counts.statefulSets} StatefulSets, ${result.counts.perPodServices} per-pod Services) ` +
-        `in ${namespaces} namespaces, read in ${objects.pages} pages from ${transport.server}\n`,
+      `stsguard audit: judged ${pluralize(statefulSets + perPodServices, "object")} ` +
+        `(${pluralize(statefulSets, "StatefulSet")}, ${pluralize(perPodServices, "per-pod Service")}) ` +
+        `in ${pluralize(namespaces, "namespace")}, read in ${pluralize(objects.pages, "page")} ` +
+        `from ${transport.server}\n`,
     );
     let code = toExitCode(result.report, problems, flags.strict === true);
     if (flags.policyReports === true) {
@@ -137,7 +150,7 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
       );
       for (const failure of written.failed) {
         io.stderr.write(
-          `stsguard audit: error: ${resource.kind} ${failure.namespace}/stsguard: ${failure.reason}\n`,
+          `stsguard audit: error: ${resource.kind} ${toSafeText(failure.namespace)}/stsguard: ${toSafeText(failure.reason)}\n`,
         );
       }
       if (written.failed.length > 0) code = EXIT_USAGE;
@@ -146,15 +159,6 @@ async function runAudit(flags: AuditFlags, io: CliIo): Promise<number> {
   } finally {
     await cluster.close();
   }
-}
-
-/** Whether any namespace rule or exemption matches on a Namespace's labels. */
-function usesNamespaceLabels(guardrails: GuardrailsConfig): boolean {
-  return (
-    guardrails.namespaceModeLabel ||
-    guardrails.namespaces.some((rule) => rule.selector !== null) ||
-    guardrails.exemptions.some((exemption) => exemption.namespaceSelector !== null)
-  );
 }
 
 /** Exemptions that match on the requesting user or groups cannot be judged here: say which. */

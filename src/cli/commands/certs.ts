@@ -9,6 +9,7 @@ import {
   listServiceDnsNames,
 } from "../../certs/names.js";
 import { EXIT_OK, type CliIo, type SetExitCode } from "../io.js";
+import { helpFor } from "../program-name.js";
 
 interface CertsOptions {
   readonly dns?: string[];
@@ -50,12 +51,12 @@ export function certsCommand(io: CliIo, setExitCode: SetExitCode): Command {
     .option("--dns <name...>", "DNS name for the certificate (repeatable)", collectDnsName)
     .option("--ip <address...>", "IP address for the certificate (repeatable)", collectIpAddress)
     .option("--service <name>", "webhook Service name (needs --namespace)", parseDnsLabel)
-    .option("--namespace <namespace>", "namespace of the webhook Service", parseDnsLabel)
+    .option("-n, --namespace <namespace>", "namespace of the webhook Service", parseDnsLabel)
     .option("--cluster-domain <domain>", "cluster DNS domain", parseDnsName, "cluster.local")
     .option("--out <dir>", "directory to write ca.crt, tls.crt and tls.key to", "certs")
     .option("--days <days>", "validity in days", parseDays, 365)
     .option("--force", "make new certificates even if the existing ones are still valid")
-    .addHelpText("after", HELP_AFTER)
+    .addHelpText("after", ({ command }) => helpFor(HELP_AFTER, command))
     .action(async (options: CertsOptions) => {
       await runCerts(io, options);
       setExitCode(EXIT_OK);

@@ -1,19 +1,12 @@
 import { Command, Option } from "commander";
 import { readManifestObjects, type InputProblem } from "../../manifests/read.js";
-import type { PolicyConfig } from "../../policy/types.js";
-import { checkManifests, type CheckReport } from "../check-manifests.js";
+import type { CheckReport } from "../../report/model.js";
+import { checkManifests } from "../check-manifests.js";
 import { EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { addPolicyOptions, preparePolicy, type PolicyFlags } from "../policy-options.js";
-import { renderGithub } from "../reports/github.js";
-import { renderJson } from "../reports/json.js";
-import { renderJunit } from "../reports/junit.js";
-import { renderSarif } from "../reports/sarif.js";
-import { renderProblems, renderText } from "../reports/text.js";
+import { OUTPUT_FORMATS, render, type OutputFormat } from "../reports/render.js";
+import { renderProblems } from "../reports/text.js";
 import { createStatefulSetResolver } from "../statefulset-resolver.js";
-import { readToolInfo } from "../tool-info.js";
-
-export const OUTPUT_FORMATS = ["text", "json", "sarif", "github", "junit"] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 interface CheckFlags extends PolicyFlags {
   readonly output: OutputFormat;
@@ -46,12 +39,12 @@ async function runCheck(paths: readonly string[], flags: CheckFlags, io: CliIo):
     const read = await readManifestObjects(paths, {
       cwd: io.cwd,
       stdin: io.stdin,
-      defaultNamespace: flags.namespace,
+      defaultNamespace: setup.namespace,
     });
     const report = await checkManifests(read.documents, {
       config: setup.config.policy,
-      defaultNamespace: flags.namespace,
-      resolver: createStatefulSetResolver(read.documents, flags.namespace, setup.cluster?.source),
+      defaultNamespace: setup.namespace,
+      resolver: createStatefulSetResolver(read.documents, setup.namespace, setup.cluster?.source),
       guardrails: setup.config,
       now: new Date(),
     });
@@ -63,34 +56,6 @@ async function runCheck(paths: readonly string[], flags: CheckFlags, io: CliIo):
   } finally {
     await setup.cluster?.close();
   }
-}
-
-/** The report in one of the output formats; `audit` prints through it too. */
-export async function render(
-  format: OutputFormat,
-  report: CheckReport,
-  problems: readonly InputProblem[],
-  policy: PolicyConfig,
-  io: CliIo,
-): Promise<string> {
-  switch (format) {
-    case "text":
-      return renderText(report, { color: isColorTerminal(io) });
-    case "json":
-      return renderJson(report);
-    case "sarif":
-      return renderSarif(report, problems, { tool: await readToolInfo(), policy, cwd: io.cwd });
-    case "github":
-      return renderGithub(report, problems);
-    case "junit":
-      return renderJunit(report, problems);
-  }
-}
-
-/** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
-function isColorTerminal(io: CliIo): boolean {
-  const noColor = io.env["NO_COLOR"];
-  return io.stdout.isTTY === true && (noColor === undefined || noColor === "");
 }
 
 /** 2 on input errors, 1 on errors (or warnings with --strict), else 0; `audit` exits by it too. */

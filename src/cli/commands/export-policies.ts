@@ -6,6 +6,7 @@ import { LookupError, UsageError, describeError } from "../../errors.js";
 import type { KubeVersion } from "../../policy/types.js";
 import { exportAdmissionPolicies } from "../../policy-export/index.js";
 import { EXIT_OK, type CliIo, type SetExitCode } from "../io.js";
+import { toSafeText } from "../reports/safe-text.js";
 
 const OUTPUTS = ["yaml", "json"] as const;
 const KINDS = ["validating", "mutating"] as const;
@@ -52,7 +53,7 @@ async function runExportPolicies(flags: ExportFlags, io: CliIo): Promise<number>
     kubeVersion,
     ...(flags.only ? { only: flags.only } : {}),
   });
-  for (const note of result.notes) io.stderr.write(`stsguard: note: ${note}\n`);
+  for (const note of result.notes) io.stderr.write(`stsguard: note: ${toSafeText(note)}\n`);
   const version = `${kubeVersion.major}.${kubeVersion.minor}`;
   if (flags.output === "json") {
     const list = { apiVersion: "v1", kind: "List", items: result.objects };

@@ -1,3 +1,4 @@
+import { lstat, realpath } from "node:fs/promises";
 import path from "node:path";
 import { Command } from "commander";
 import { UsageError } from "../../errors.js";
@@ -5,12 +6,14 @@ import {
   findDuplicateObjects,
   readManifestFiles,
   type InputProblem,
+  type ManifestFile,
 } from "../../manifests/read.js";
 import { nodeWriteFs, writeFileAtomic, type WriteFs } from "../../files/atomic-write.js";
 import { planFixes, type PlannedFix } from "../fix-files.js";
 import { EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, type CliIo, type SetExitCode } from "../io.js";
 import { createUnifiedDiff } from "../line-diff.js";
 import { addPolicyOptions, preparePolicy, type PolicyFlags } from "../policy-options.js";
+import { toSafeLines, toSafeText } from "../reports/safe-text.js";
 import { pluralize, renderProblems } from "../reports/text.js";
 import { createStatefulSetResolver } from "../statefulset-resolver.js";
 
@@ -45,17 +48,30 @@ export async function runFix(
   }
   const setup = await preparePolicy(flags, io);
   try {
-    const read = await readManifestFiles(paths, { cwd: io.cwd, defaultNamespace: flags.namespace });
+    const read = await readManifestFiles(paths, { cwd: io.cwd, defaultNamespace: setup.namespace });
     const documents = read.files.flatMap((f) => f.parsed.documents);
     const problems: InputProblem[] = [
       ...read.problems,
       ...read.files.flatMap((f) => f.parsed.problems),
       ...findDuplicateObjects(documents),
     ];
-    const plan = await planFixes(read.files, {
-      policy: setup.config.policy,
-      resolver: createStatefulSetResolver(documents, flags.namespace, setup.cluster?.source),
-    });
+    // A file named on the command line may be a link (the walk resolves the ones it meets);
+    // its objects still count for the StatefulSet lookups, but it is never written.
+    const links = await findSymbolicLinks(read.files);
+    for (const { file, target } of links.values()) {
+      problems.push({
+        file: file.file,
+        severity: "error",
+        message: `skipped ${file.file}: a symbolic link to ${target}; fix never writes through a link: run it on the target instead`,
+      });
+    }
+    const plan = await planFixes(
+      read.files.filter((f) => !links.has(f)),
+      {
+        policy: setup.config.policy,
+        resolver: createStatefulSetResolver(documents, setup.namespace, setup.cluster?.source),
+      },
+    );
     problems.push(...plan.problems);
     const changed = plan.planned.filter((p) => p.after !== p.file.text);
     for (const fix of changed) {
@@ -64,12 +80,15 @@ export async function runFix(
         const [oldName, newName] = path.isAbsolute(name)
           ? [name, name]
           : [`a/${name}`, `b/${name}`];
-        io.stdout.write(createUnifiedDiff(fix.file.text, fix.after, { oldName, newName }));
+        // File names and the lines around a fix come from the input.
+        io.stdout.write(
+          toSafeLines(createUnifiedDiff(fix.file.text, fix.after, { oldName, newName })),
+        );
         continue;
       }
       try {
         await writeFileAtomic(fix.file.absolutePath ?? name, fix.after, { fs });
-        io.stdout.write(`fixed ${name}: ${describeFixed(fix)}\n`);
+        io.stdout.write(`fixed ${toSafeText(name)}: ${describeFixed(fix)}\n`);
       } catch (error: unknown) {
         problems.push({
           file: name,
@@ -92,6 +111,20 @@ export async function runFix(
   } finally {
     await setup.cluster?.close();
   }
+}
+
+async function findSymbolicLinks(
+  files: readonly ManifestFile[],
+): Promise<Map<ManifestFile, { file: ManifestFile; target: string }>> {
+  const links = new Map<ManifestFile, { file: ManifestFile; target: string }>();
+  for (const file of files) {
+    if (file.absolutePath === undefined) continue;
+    const info = await lstat(file.absolutePath).catch(() => null);
+    if (!info?.isSymbolicLink()) continue;
+    const target = await realpath(file.absolutePath).catch(() => "a missing file");
+    links.set(file, { file, target });
+  }
+  return links;
 }
 
 /** `2 Services`, `1 StatefulSet`, or `2 Services, 1 StatefulSet`. */

@@ -10,6 +10,7 @@ import {
 import type { ServeSettings } from "../../server/serve.js";
 import { optimizeHotPathSooner } from "../../server/jit-tiering.js";
 import { EXIT_OK, type CliIo, type SetExitCode } from "../io.js";
+import { helpFor } from "../program-name.js";
 
 /** Every serve flag has a matching environment variable; a flag wins over its variable. */
 const SERVE_OPTIONS = [
@@ -40,6 +41,13 @@ const SERVE_OPTIONS = [
     env: "STSGUARD_TLS_KEY",
     fallback: undefined,
     help: "its private key (PEM)",
+  },
+  {
+    key: "clientCa",
+    flags: "--client-ca <file>",
+    env: "STSGUARD_CLIENT_CA",
+    fallback: undefined,
+    help: "require on the HTTPS port a client certificate this CA (PEM) signed, as the API server presents it (docs/security.md); reloaded when it changes; the metrics port stays open",
   },
   {
     key: "manifests",
@@ -98,6 +106,13 @@ const SERVE_OPTIONS = [
     help: "namespace of the controller's Lease (default: POD_NAMESPACE, the pod's namespace, or default)",
   },
   {
+    key: "approvalKeyFile",
+    flags: "--approval-key-file <file>",
+    env: "STSGUARD_APPROVAL_KEY_FILE",
+    fallback: undefined,
+    help: "key that approves expose annotations at admission (StatefulSets, /mutate) and that the controller checks them with",
+  },
+  {
     key: "bodyBudget",
     flags: "--body-budget <bytes>",
     env: "STSGUARD_BODY_BUDGET",
@@ -144,7 +159,7 @@ const SERVE_OPTIONS = [
     flags: "--headers-timeout <duration>",
     env: "STSGUARD_HEADERS_TIMEOUT",
     fallback: formatSeconds(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs),
-    help: "answer 408 and close when a request's headers (or a new connection's first request) take longer",
+    help: "answer 408 and close when a request's headers take longer (a new connection's first request: counted from the TCP accept, TLS handshake included)",
   },
   {
     key: "requestTimeout",
@@ -203,31 +218,33 @@ export function serveCommand(io: CliIo, setExitCode: SetExitCode): Command {
     const fallback = option.fallback === undefined ? "" : ` (default ${option.fallback})`;
     command.addOption(new Option(option.flags, option.help + fallback));
   }
-  return command.addHelpText("after", HELP_AFTER).action(async (flags: ServeFlags) => {
-    const settings = resolveSettings(flags, io.env);
-    const stop = waitForStopSignal();
-    try {
-      // Loaded on use: the server and its dependencies would slow every other command's start.
-      const { runServe } = await import("../../server/serve.js");
-      await runServe(settings, {
-        cwd: io.cwd,
-        env: io.env,
-        stderr: io.stderr,
-        // No logDestination: the logger's own, which writes to stdout off the request's path and
-        // bounds what waits when the reader stalls (process.stdout would queue without limit).
-        stopRequested: stop.stopRequested,
-        // Once synced, so that start-up's one-off work (the cluster's lists) is not compiled
-        // with TurboFan too: that cost ~4 MiB at ready for no gain. From then on the request
-        // path reaches V8's optimizing compiler within the first requests, not after 10,000+.
-        onSynced: () => {
-          optimizeHotPathSooner();
-        },
-      });
-    } finally {
-      stop.dispose();
-    }
-    setExitCode(EXIT_OK);
-  });
+  return command
+    .addHelpText("after", ({ command }) => helpFor(HELP_AFTER, command))
+    .action(async (flags: ServeFlags) => {
+      const settings = resolveSettings(flags, io.env);
+      const stop = waitForStopSignal();
+      try {
+        // Loaded on use: the server and its dependencies would slow every other command's start.
+        const { runServe } = await import("../../server/serve.js");
+        await runServe(settings, {
+          cwd: io.cwd,
+          env: io.env,
+          stderr: io.stderr,
+          // No logDestination: the logger's own, which writes to stdout off the request's path and
+          // bounds what waits when the reader stalls (process.stdout would queue without limit).
+          stopRequested: stop.stopRequested,
+          // Once synced, so that start-up's one-off work (the cluster's lists) is not compiled
+          // with TurboFan too: that cost ~4 MiB at ready for no gain. From then on the request
+          // path reaches V8's optimizing compiler within the first requests, not after 10,000+.
+          onSynced: () => {
+            optimizeHotPathSooner();
+          },
+        });
+      } finally {
+        stop.dispose();
+      }
+      setExitCode(EXIT_OK);
+    });
 }
 
 /** Flags, then environment variables, then defaults; errors name the flag or variable. */
@@ -281,6 +298,7 @@ function resolveSettings(
         : parsePort(metricsPort.value ?? "9090", metricsPort.where),
     tlsCertFile: text("tlsCert"),
     tlsKeyFile: text("tlsKey"),
+    clientCaFile: text("clientCa"),
     manifestsDir: manifests,
     kubeconfig: text("kubeconfig"),
     context: text("context"),
@@ -301,6 +319,7 @@ function resolveSettings(
     },
     controller,
     leaderElectionNamespace: text("leaderElectionNamespace"),
+    approvalKeyFile: text("approvalKeyFile"),
     bodyBudgetBytes: bodyBudget.value === undefined ? undefined : parseBytes(bodyBudget),
     bodyBudgetWaitMs: parseMilliseconds(bodyBudgetWait),
   };
@@ -365,7 +384,7 @@ function parseMilliseconds({ value, where }: { value: string | undefined; where:
   return ms;
 }
 
-function parsePort(value: string, where: string): number {
+export function parsePort(value: string, where: string): number {
   const port = /^\d{1,5}$/.test(value.trim()) ? Number(value) : Number.NaN;
   if (!Number.isInteger(port) || port > 65535) {
     throw new ConfigError(
@@ -379,7 +398,7 @@ function parsePort(value: string, where: string): number {
  * Resolves on the first SIGTERM or SIGINT, then lets go of both, so a second Ctrl-C during a
  * slow drain stops the process at once (Node's default action).
  */
-function waitForStopSignal(): { stopRequested: Promise<string>; dispose: () => void } {
+export function waitForStopSignal(): { stopRequested: Promise<string>; dispose: () => void } {
   let dispose = (): void => undefined;
   const stopRequested = new Promise<string>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {

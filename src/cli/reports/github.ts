@@ -1,6 +1,7 @@
 import type { InputProblem } from "../../manifests/read.js";
-import { isObjectPlace, type CheckReport } from "../check-manifests.js";
-import { pluralize } from "./text.js";
+import { isObjectPlace, type CheckReport } from "../../report/model.js";
+import { toSafeText } from "./safe-text.js";
+import { describeJudged, pluralize } from "./text.js";
 
 /**
  * `--output github`: GitHub Actions workflow commands, which the runner turns into annotations
@@ -23,9 +24,9 @@ export function renderGithub(report: CheckReport, problems: readonly InputProble
     if (p.column !== undefined) properties["col"] = p.column;
     lines.push(toCommand(p.severity, properties, p.message));
   }
-  const { errors, warnings, perPodServices } = report.summary;
+  const { errors, warnings } = report.summary;
   lines.push(
-    `stsguard: ${pluralize(errors, "error")}, ${pluralize(warnings, "warning")} in ${pluralize(perPodServices, "per-pod Service")}`,
+    `stsguard: ${pluralize(errors, "error")}, ${pluralize(warnings, "warning")} in ${describeJudged(report.summary)}`,
   );
   return `${lines.join("\n")}\n`;
 }
@@ -36,9 +37,9 @@ function toCommand(
   message: string,
 ): string {
   const props = Object.entries(properties)
-    .map(([key, value]) => `${key}=${escapeProperty(String(value))}`)
+    .map(([key, value]) => `${key}=${escapeProperty(toSafeText(String(value)))}`)
     .join(",");
-  return `::${command} ${props}::${escapeData(message)}`;
+  return `::${command} ${props}::${escapeData(toSafeText(message))}`;
 }
 
 // https://docs.github.com/actions/reference/workflow-commands-for-github-actions and

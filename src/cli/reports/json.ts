@@ -1,4 +1,5 @@
-import { isObjectPlace, type CheckReport, type ReportFinding } from "../check-manifests.js";
+import { isObjectPlace, type CheckReport, type ReportFinding } from "../../report/model.js";
+import { toSafeJson } from "./safe-text.js";
 
 /**
  * `--output json`: `{summary, findings}` exactly as DESIGN.md and docs/rules.md ("JSON output")
@@ -10,7 +11,7 @@ export function renderJson(report: CheckReport): string {
     summary: { objects, perPodServices, errors, warnings },
     findings: report.findings.map(toJsonFinding),
   };
-  return `${JSON.stringify(document, null, 2)}\n`;
+  return `${toSafeJson(JSON.stringify(document, null, 2))}\n`;
 }
 
 /** audit's findings have no file: `namespace` and `name` say where they are. */

@@ -5,7 +5,8 @@ import {
   type CheckReport,
   type CheckedObject,
   type ReportFinding,
-} from "../check-manifests.js";
+} from "../../report/model.js";
+import { toSafeXml } from "./safe-text.js";
 
 /**
  * `--output junit`: JUnit XML as GitLab (`artifacts:reports:junit`) and Jenkins read it. One
@@ -62,13 +63,15 @@ export function renderJunit(report: CheckReport, problems: readonly InputProblem
       "  </testsuite>",
     );
   }
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="stsguard" tests="${total.tests}" failures="${total.failures}" errors="${total.errors}">`,
-    ...body,
-    "</testsuites>",
-    "",
-  ].join("\n");
+  return toSafeXml(
+    [
+      '<?xml version="1.0" encoding="UTF-8"?>',
+      `<testsuites name="stsguard" tests="${total.tests}" failures="${total.failures}" errors="${total.errors}">`,
+      ...body,
+      "</testsuites>",
+      "",
+    ].join("\n"),
+  );
 }
 
 function renderTestCase(object: CheckedObject): string[] {

@@ -4,9 +4,10 @@ import { pathToFileURL } from "node:url";
 import type { InputProblem } from "../../manifests/read.js";
 import { STDIN_NAME } from "../../manifests/read.js";
 import type { PolicyConfig, RuleId, Severity } from "../../policy/types.js";
-import { isObjectPlace, type CheckReport, type ReportFinding } from "../check-manifests.js";
+import { isObjectPlace, type CheckReport, type ReportFinding } from "../../report/model.js";
 import { RULE_DOCS } from "../rule-docs.js";
 import { PROJECT_URL, RULES_DOC_URL, type ToolInfo } from "../tool-info.js";
+import { toSafeJson } from "./safe-text.js";
 
 export interface SarifOptions {
   readonly tool: ToolInfo;
@@ -88,7 +89,7 @@ export function renderSarif(
       },
     ],
   };
-  return `${JSON.stringify(log, null, 2)}\n`;
+  return `${toSafeJson(JSON.stringify(log, null, 2))}\n`;
 }
 
 function toLevel(severity: Severity): "error" | "warning" | "none" {

@@ -1,5 +1,11 @@
 import type { InputProblem } from "../../manifests/read.js";
-import { isObjectPlace, type CheckReport, type ReportFinding } from "../check-manifests.js";
+import {
+  isObjectPlace,
+  type CheckReport,
+  type CheckSummary,
+  type ReportFinding,
+} from "../../report/model.js";
+import { toSafeText } from "./safe-text.js";
 
 export interface TextOptions {
   /** ANSI colours: only when writing to a terminal. */
@@ -32,7 +38,7 @@ export function renderText(report: CheckReport, options: TextOptions): string {
   }
   const out: string[] = [];
   for (const [file, findings] of byFile) {
-    out.push(paint("underline", file));
+    out.push(paint("underline", toSafeText(file)));
     // audit: the group is the object (`namespace/name`), there is no position within it.
     const positions = findings.map((f) => (isObjectPlace(f) ? "" : `${f.line}:${f.column}`));
     const width = Math.max(...positions.map((p) => p.length));
@@ -43,7 +49,8 @@ export function renderText(report: CheckReport, options: TextOptions): string {
       const fixable = f.fixable ? paint("dim", " (fixable)") : "";
       const position = width > 0 ? `${paint("dim", (positions[i] ?? "").padEnd(width))}  ` : "";
       out.push(
-        `  ${position}${severity}  ` + `${f.rule.padEnd(ruleWidth)}  ${f.message}${fixable}`,
+        `  ${position}${severity}  ` +
+          `${f.rule.padEnd(ruleWidth)}  ${toSafeText(f.message)}${fixable}`,
       );
     });
     out.push("");
@@ -53,8 +60,8 @@ export function renderText(report: CheckReport, options: TextOptions): string {
 }
 
 function summarize(report: CheckReport, paint: (style: Style, text: string) => string): string {
-  const { objects, perPodServices, errors, warnings } = report.summary;
-  const scope = `${pluralize(perPodServices, "per-pod Service")} in ${pluralize(objects, "object")}`;
+  const { objects, errors, warnings } = report.summary;
+  const scope = `${describeJudged(report.summary)} in ${pluralize(objects, "object")}`;
   if (errors === 0 && warnings === 0) return paint("green", `No problems: ${scope} checked.`);
   // `stsguard fix` edits files: no hint for audit, whose findings are in the cluster.
   const fixable = report.findings.filter((f) => f.fixable && !isObjectPlace(f)).length;
@@ -67,10 +74,22 @@ function summarize(report: CheckReport, paint: (style: Style, text: string) => s
 export function renderProblems(problems: readonly InputProblem[]): string {
   return problems
     .map((p) => {
-      const at = p.line === undefined ? p.file : `${p.file}:${p.line}:${p.column ?? 1}`;
-      return `${at}: ${p.severity}: ${p.message}\n`;
+      const file = toSafeText(p.file);
+      const at = p.line === undefined ? file : `${file}:${p.line}:${p.column ?? 1}`;
+      return `${at}: ${p.severity}: ${toSafeText(p.message)}\n`;
     })
     .join("");
+}
+
+/**
+ * What was judged: `3 per-pod Services`, `3 per-pod Services and 1 StatefulSet`. Findings sit on
+ * both, so a count of per-pod Services alone would not hold what the findings were found in.
+ */
+export function describeJudged(summary: CheckSummary): string {
+  const services = pluralize(summary.perPodServices, "per-pod Service");
+  return summary.statefulSets > 0
+    ? `${services} and ${pluralize(summary.statefulSets, "StatefulSet")}`
+    : services;
 }
 
 export function pluralize(count: number, noun: string): string {

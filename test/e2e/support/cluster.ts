@@ -8,7 +8,6 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import path from "node:path";
 import { inject } from "vitest";
-import { stringify } from "yaml";
 import { clusterScript, kubectlPath } from "./paths.js";
 
 export interface CommandResult {
@@ -28,6 +27,8 @@ export interface KubectlOptions {
   readonly as?: Identity;
   /** Resolve even when kubectl exits non-zero (for commands expected to be refused). */
   readonly allowFailure?: boolean;
+  /** More environment for kubectl (e.g. KUBE_EDITOR for `kubectl edit`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface Cluster {
@@ -91,6 +92,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       : [];
     const result = await run(kubectlPath, [`--kubeconfig=${kubeconfig}`, ...identity, ...args], {
       input: kubectlOptions.input,
+      ...(kubectlOptions.env ? { env: { ...process.env, ...kubectlOptions.env } } : {}),
     });
     if (result.code !== 0 && !kubectlOptions.allowFailure) {
       throw new Error(
@@ -141,18 +143,25 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   return cluster;
 }
 
+/**
+ * Objects as kubectl input. JSON documents (JSON is YAML): kubectl reads YAML 1.1, where a
+ * plain `off` or `yes` that the yaml package writes unquoted would turn into a boolean.
+ */
 export function toYaml(objects: string | readonly object[]): string {
   return typeof objects === "string"
     ? objects
-    : objects.map((object) => `---\n${stringify(object)}`).join("");
+    : objects.map((object) => `---\n${JSON.stringify(object)}\n`).join("");
 }
 
 export function run(
   command: string,
   args: readonly string[],
-  options: { input?: string | undefined; env?: NodeJS.ProcessEnv } = {},
+  options: { input?: string | undefined; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<CommandResult> {
-  const child = spawn(command, args, { env: options.env ?? process.env });
+  const child = spawn(command, args, {
+    env: options.env ?? process.env,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
@@ -172,7 +181,7 @@ export function run(
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(
-  check: () => Promise<T | undefined>,
+  check: () => Promise<T | undefined> | T | undefined,
   description: string,
   timeoutMs = 30_000,
   intervalMs = 200,

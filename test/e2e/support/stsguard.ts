@@ -22,6 +22,11 @@ export interface ServeOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Wait for /readyz before resolving (default true). */
   readonly waitReady?: boolean;
+  /** Listen on these ports (default: free ones), e.g. a restart where the webhook was. */
+  readonly port?: number;
+  readonly metricsPort?: number;
+  /** Serve with the certificates in this folder (default: new ones), e.g. a restart's. */
+  readonly certsDir?: string;
 }
 
 export interface ServeProcess {
@@ -32,6 +37,8 @@ export interface ServeProcess {
   /** Base64 of the CA that signed the serving certificate: clientConfig.caBundle. */
   readonly caBundle: string;
   readonly caFile: string;
+  /** The folder of tls.crt, tls.key and ca.crt. */
+  readonly certsDir: string;
   readonly configFile: string | null;
   /** Replaces the configuration file (serve reloads it). */
   writeConfig(config: string | object): void;
@@ -81,11 +88,13 @@ export function runCli(
 
 export async function startServe(options: ServeOptions): Promise<ServeProcess> {
   const work = await makeWorkDir("serve");
-  const certs = path.join(work, "certs");
-  const made = await runCli(["certs", "--out", certs]);
-  if (made.code !== 0) throw new Error(`stsguard certs failed: ${made.stderr}`);
-  const port = await freePort();
-  const metricsPort = await freePort();
+  const certs = options.certsDir ?? path.join(work, "certs");
+  if (options.certsDir === undefined) {
+    const made = await runCli(["certs", "--out", certs]);
+    if (made.code !== 0) throw new Error(`stsguard certs failed: ${made.stderr}`);
+  }
+  const port = options.port ?? (await freePort());
+  const metricsPort = options.metricsPort ?? (await freePort());
   const configFile = options.config === undefined ? null : path.join(work, "config.yaml");
   const writeConfig = (config: string | object): void => {
     if (!configFile) throw new Error("serve was started without --config");
@@ -148,6 +157,7 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
     url: (urlPath) => `https://127.0.0.1:${port}${urlPath}`,
     caBundle: readFileSync(caFile).toString("base64"),
     caFile,
+    certsDir: certs,
     configFile,
     writeConfig,
     logs: () => lines,
