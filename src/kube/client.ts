@@ -291,7 +291,20 @@ export function createKubeTransport(
             ? { "Content-Type": write.body.contentType, "Content-Length": payload.length }
             : {}),
         },
-        signal,
+      });
+      // Not http.request's `signal` option: with a kept-alive agent Node hands it on to the
+      // socket, which a later abort then destroys with an AbortError nobody listens for, after
+      // the socket has gone back to the pool (or served the next request).
+      // Destroyed without an error: the reader sees the stream close early and reports the
+      // abort (closedEarlyError), and no stream is left holding an error nobody listens for.
+      const abortRequest = (): void => {
+        request.destroy();
+      };
+      signal.addEventListener("abort", abortRequest, { once: true });
+      request.on("close", () => {
+        signal.removeEventListener("abort", abortRequest);
+        // Closed before an answer (aborted): settles the open; a no-op once answered.
+        reject(closedEarlyError(signal));
       });
       request.on("socket", (socket) => {
         socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
