@@ -4,13 +4,12 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { inject } from "vitest";
 import { stringify } from "yaml";
 import { eventually, type Cluster } from "./cluster.js";
 import { cliPath } from "./paths.js";
-import { freePort, makeWorkDir } from "./stsguard.js";
+import { freePort, makeWorkDir, watchChild } from "./stsguard.js";
 
 export type JsonObject = Record<string, unknown>;
 
@@ -260,33 +259,7 @@ export async function startControllerProcess(options: {
     ],
     { cwd: work, env: { PATH: process.env["PATH"] ?? "", HOME: work, POD_NAME: options.podName } },
   );
-  const pids = path.join(inject("e2eRunDir"), "pids");
-  mkdirSync(pids, { recursive: true });
-  if (child.pid !== undefined) {
-    const pidFile = path.join(pids, String(child.pid));
-    writeFileSync(pidFile, String(child.pid));
-    child.on("exit", () => {
-      rmSync(pidFile, { force: true });
-    });
-  }
-  const lines: Record<string, unknown>[] = [];
-  let partial = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    partial += chunk;
-    const parts = partial.split("\n");
-    partial = parts.pop() ?? "";
-    for (const line of parts) {
-      if (line.trim() === "") continue;
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        lines.push({ text: line });
-      }
-    }
-  });
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const { lines, stderr, exited } = watchChild(child);
   const metrics = async (): Promise<string> =>
     (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   let exitCode: number | null | undefined;
@@ -294,7 +267,7 @@ export async function startControllerProcess(options: {
   await eventually(
     async () => {
       if (exitCode !== undefined)
-        throw new Error(`controller exited (${String(exitCode)}): ${stderr}`);
+        throw new Error(`controller exited (${String(exitCode)}): ${stderr()}`);
       return (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status === 200
         ? true
         : undefined;

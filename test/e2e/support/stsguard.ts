@@ -3,7 +3,7 @@
  * development certificates for 127.0.0.1 on free ports, and one-shot CLI commands. Every process
  * is recorded in the run folder so the global teardown can stop it if a file never did.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import net from "node:net";
@@ -129,6 +129,60 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
     cwd: work,
     env: { PATH: process.env["PATH"] ?? "", HOME: work, ...options.env },
   });
+  const { lines, stderr, exited } = watchChild(child);
+
+  const caFile = path.join(certs, "ca.crt");
+  const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  const serve: ServeProcess = {
+    port,
+    metricsPort,
+    url: (urlPath) => `https://127.0.0.1:${port}${urlPath}`,
+    caBundle: readFileSync(caFile).toString("base64"),
+    caFile,
+    certsDir: certs,
+    configFile,
+    writeConfig,
+    logs: () => lines,
+    stderr,
+    metrics: async () => (await fetch(`${metricsUrl}/metrics`)).text(),
+    readyz: async () => (await fetch(`${metricsUrl}/readyz`)).status,
+    async stop() {
+      child.kill("SIGTERM");
+      return exited;
+    },
+    async kill() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+    exited,
+  };
+  if (options.waitReady ?? true) {
+    let exitCode: number | null | undefined;
+    void exited.then((code) => (exitCode = code));
+    await eventually(
+      async () => {
+        if (exitCode !== undefined) {
+          throw new Error(`serve exited (${String(exitCode)}): ${stderr()}`);
+        }
+        return (await serve.readyz()) === 200 ? true : undefined;
+      },
+      "stsguard serve to be ready",
+      30_000,
+    );
+  }
+  return serve;
+}
+
+/**
+ * Follows a stsguard child of the suite: its pid recorded for the global teardown (a test that
+ * fails cannot leave it running), its stdout collected as JSON log lines (other lines as
+ * `{ text }`), its stderr as text, and its exit.
+ */
+export function watchChild(child: ChildProcessWithoutNullStreams): {
+  readonly lines: Record<string, unknown>[];
+  readonly stderr: () => string;
+  readonly exited: Promise<number | null>;
+} {
   recordPid(child);
   const lines: Record<string, unknown>[] = [];
   let partial = "";
@@ -148,47 +202,7 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
   });
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-
-  const caFile = path.join(certs, "ca.crt");
-  const metricsUrl = `http://127.0.0.1:${metricsPort}`;
-  const serve: ServeProcess = {
-    port,
-    metricsPort,
-    url: (urlPath) => `https://127.0.0.1:${port}${urlPath}`,
-    caBundle: readFileSync(caFile).toString("base64"),
-    caFile,
-    certsDir: certs,
-    configFile,
-    writeConfig,
-    logs: () => lines,
-    stderr: () => stderr,
-    metrics: async () => (await fetch(`${metricsUrl}/metrics`)).text(),
-    readyz: async () => (await fetch(`${metricsUrl}/readyz`)).status,
-    async stop() {
-      child.kill("SIGTERM");
-      return exited;
-    },
-    async kill() {
-      child.kill("SIGKILL");
-      await exited;
-    },
-    exited,
-  };
-  if (options.waitReady ?? true) {
-    let exitCode: number | null | undefined;
-    void exited.then((code) => (exitCode = code));
-    await eventually(
-      async () => {
-        if (exitCode !== undefined) {
-          throw new Error(`serve exited (${String(exitCode)}): ${stderr}`);
-        }
-        return (await serve.readyz()) === 200 ? true : undefined;
-      },
-      "stsguard serve to be ready",
-      30_000,
-    );
-  }
-  return serve;
+  return { lines, stderr: () => stderr, exited };
 }
 
 function recordPid(child: ChildProcess): void {
