@@ -11,16 +11,15 @@
  */
 import https from "node:https";
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { eventually, type Identity } from "./support/cluster.js";
 import { perPodService, requiredLabels, statefulSet, type Json } from "./support/objects.js";
 import {
   denied,
   kubectlWith,
-  startWebhookWorld,
   type Outcome,
   type StoredService,
-  type WebhookWorld,
+  useWebhookWorld,
 } from "./support/webhook.js";
 
 const FAR = "2099-01-01T00:00:00Z";
@@ -73,34 +72,7 @@ const NAMESPACES = {
   lapsed: {},
 };
 
-let world: WebhookWorld | undefined;
-
-function theWorld(): WebhookWorld {
-  if (!world) throw new Error("the cluster did not start");
-  return world;
-}
-
-/** A LoadBalancer Service for web-3 (StatefulSet web has one pod): out of range, unfixed. */
-const web3 = (namespace: string): Json =>
-  perPodService(namespace, "web-3", { type: "LoadBalancer", externalTrafficPolicy: "Cluster" });
-
-const create = (object: Json, as?: Identity): Promise<Outcome> =>
-  kubectlWith(theWorld().api, ["create", "-f", "-"], object, as ? { as } : {});
-const dryRun = (object: Json, as?: Identity): Promise<Outcome> =>
-  kubectlWith(theWorld().api, ["create", "--dry-run=server", "-f", "-"], object, as ? { as } : {});
-const stored = (namespace: string, name: string): Promise<StoredService | null> =>
-  theWorld().api.get<StoredService>("service", name, namespace);
-
-const OUT_OF_RANGE = (namespace: string): string =>
-  `ordinal-out-of-range: Service ${namespace}/web-3 selects pod web-3, but StatefulSet web has 1 replica (ordinal 0); scale it up or select an existing ordinal`;
-
-function metricValue(scrape: string, series: string): number {
-  const line = scrape.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
-beforeAll(async () => {
-  world = await startWebhookWorld({ config: CONFIG, namespaces: NAMESPACES });
+const theWorld = useWebhookWorld({ config: CONFIG, namespaces: NAMESPACES }, async (world) => {
   await world.api.apply(
     Object.keys(NAMESPACES).map((namespace) => statefulSet(namespace, "web", { replicas: 1 })),
   );
@@ -127,9 +99,24 @@ beforeAll(async () => {
   ]);
 });
 
-afterAll(async () => {
-  await world?.stop();
-});
+/** A LoadBalancer Service for web-3 (StatefulSet web has one pod): out of range, unfixed. */
+const web3 = (namespace: string): Json =>
+  perPodService(namespace, "web-3", { type: "LoadBalancer", externalTrafficPolicy: "Cluster" });
+
+const create = (object: Json, as?: Identity): Promise<Outcome> =>
+  kubectlWith(theWorld().api, ["create", "-f", "-"], object, as ? { as } : {});
+const dryRun = (object: Json, as?: Identity): Promise<Outcome> =>
+  kubectlWith(theWorld().api, ["create", "--dry-run=server", "-f", "-"], object, as ? { as } : {});
+const stored = (namespace: string, name: string): Promise<StoredService | null> =>
+  theWorld().api.get<StoredService>("service", name, namespace);
+
+const OUT_OF_RANGE = (namespace: string): string =>
+  `ordinal-out-of-range: Service ${namespace}/web-3 selects pod web-3, but StatefulSet web has 1 replica (ordinal 0); scale it up or select an existing ordinal`;
+
+function metricValue(scrape: string, series: string): number {
+  const line = scrape.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
 
 describe("namespace modes from Namespace labels", () => {
   it("enforce (no label): denied", async () => {

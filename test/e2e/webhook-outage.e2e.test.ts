@@ -8,7 +8,7 @@
  * per-pod or not, and fails while it is down. Only the namespaces the chart's namespaceSelector
  * leaves out (the release namespace, kube-system) keep working.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { renderChart } from "../chart/helm.js";
 import { RELEASE_NAMESPACE } from "./support/chart.js";
 import {
@@ -22,19 +22,19 @@ import {
 import { startServe } from "./support/stsguard.js";
 import {
   kubectlWith,
-  startWebhookWorld,
   type Outcome,
   type StoredService,
-  type WebhookWorld,
+  useWebhookWorld,
 } from "./support/webhook.js";
 
 const NS = "payments";
-let world: WebhookWorld | undefined;
-
-function theWorld(): WebhookWorld {
-  if (!world) throw new Error("the cluster did not start");
-  return world;
-}
+const theWorld = useWebhookWorld({ namespaces: { [NS]: {} } }, async (world) => {
+  await world.api.apply([
+    headlessService(NS, "web"),
+    statefulSet(NS, "web", { replicas: 2 }),
+    goodService(NS, "web", 0),
+  ]);
+});
 
 const kubectl = (args: readonly string[], object: Json | null = null): Promise<Outcome> =>
   kubectlWith(theWorld().api, args, object);
@@ -53,19 +53,6 @@ const plainService = (namespace: string, name: string): Json => ({
   kind: "Service",
   metadata: { name, namespace },
   spec: { selector: { app: "frontend" }, ports: [{ port: 80 }] },
-});
-
-beforeAll(async () => {
-  world = await startWebhookWorld({ namespaces: { [NS]: {} } });
-  await world.api.apply([
-    headlessService(NS, "web"),
-    statefulSet(NS, "web", { replicas: 2 }),
-    goodService(NS, "web", 0),
-  ]);
-});
-
-afterAll(async () => {
-  await world?.stop();
 });
 
 describe("the chart's webhook configurations on 1.26", () => {

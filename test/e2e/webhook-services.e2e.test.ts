@@ -4,7 +4,7 @@
  * replace (what `kubectl edit` sends), JSON and merge patches, server-side apply, and
  * `--dry-run=server`. Each test reads back what the API server stored and what kubectl printed.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   goodService,
   headlessService,
@@ -18,31 +18,13 @@ import {
   comparableSpec,
   denied,
   kubectlWith,
-  startWebhookWorld,
   type Outcome,
   type StoredService,
-  type WebhookWorld,
+  useWebhookWorld,
 } from "./support/webhook.js";
 
 const NS = "shop";
-let world: WebhookWorld | undefined;
-
-function theWorld(): WebhookWorld {
-  if (!world) throw new Error("the cluster did not start");
-  return world;
-}
-
-const create = (object: Json): Promise<Outcome> =>
-  kubectlWith(theWorld().api, ["create", "-f", "-"], object);
-const apply = (object: Json): Promise<Outcome> =>
-  kubectlWith(theWorld().api, ["apply", "-f", "-"], object);
-const serverSideApply = (object: Json): Promise<Outcome> =>
-  kubectlWith(theWorld().api, ["apply", "--server-side", "-f", "-"], object);
-const stored = (name: string): Promise<StoredService | null> =>
-  theWorld().api.get<StoredService>("service", name, NS);
-
-beforeAll(async () => {
-  world = await startWebhookWorld({ namespaces: { [NS]: {} } });
+const theWorld = useWebhookWorld({ namespaces: { [NS]: {} } }, async (world) => {
   // StatefulSets first, each with its headless governing Service: web (pods web-0..web-2),
   // redis-2 (a name ending in digits: pods redis-2-0, redis-2-1), db (ordinals.start 5: db-5..db-7).
   await world.api.apply([
@@ -55,9 +37,14 @@ beforeAll(async () => {
   ]);
 });
 
-afterAll(async () => {
-  await world?.stop();
-});
+const create = (object: Json): Promise<Outcome> =>
+  kubectlWith(theWorld().api, ["create", "-f", "-"], object);
+const apply = (object: Json): Promise<Outcome> =>
+  kubectlWith(theWorld().api, ["apply", "-f", "-"], object);
+const serverSideApply = (object: Json): Promise<Outcome> =>
+  kubectlWith(theWorld().api, ["apply", "--server-side", "-f", "-"], object);
+const stored = (name: string): Promise<StoredService | null> =>
+  theWorld().api.get<StoredService>("service", name, NS);
 
 describe("create", () => {
   it("fixes a LoadBalancer per-pod Service: externalTrafficPolicy Local and the labels, no warning", async () => {

@@ -4,7 +4,7 @@
  * the StatefulSet itself, the governing Service check, and what a scale-down leaves behind for the
  * Services that outlive their pods.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   goodService,
   headlessService,
@@ -15,38 +15,13 @@ import {
 import {
   denied,
   kubectlWith,
-  startWebhookWorld,
   type Outcome,
   type StoredService,
-  type WebhookWorld,
+  useWebhookWorld,
 } from "./support/webhook.js";
 
 const NS = "data";
-let world: WebhookWorld | undefined;
-
-function theWorld(): WebhookWorld {
-  if (!world) throw new Error("the cluster did not start");
-  return world;
-}
-
-const apply = (object: Json): Promise<Outcome> =>
-  kubectlWith(theWorld().api, ["apply", "-f", "-"], object);
-const scale = (name: string, replicas: number): Promise<Outcome> =>
-  kubectlWith(
-    theWorld().api,
-    ["scale", "statefulset", name, "-n", NS, `--replicas=${replicas}`],
-    null,
-  );
-const replicasOf = async (name: string): Promise<unknown> =>
-  ((await theWorld().api.get<Json>("statefulset", name, NS))?.["spec"] as Json | undefined)?.[
-    "replicas"
-  ];
-
-const orphaned = (sts: string, range: string, service: string): string =>
-  `orphaned-service: StatefulSet ${NS}/${sts} will have ${range}, so Service ${service} selects pod ${service}, which will not exist; delete that Service or keep enough replicas`;
-
-beforeAll(async () => {
-  world = await startWebhookWorld({ namespaces: { [NS]: {} } });
+const theWorld = useWebhookWorld({ namespaces: { [NS]: {} } }, async (world) => {
   await world.api.apply([
     headlessService(NS, "web"),
     statefulSet(NS, "web", { replicas: 3 }),
@@ -63,9 +38,21 @@ beforeAll(async () => {
   ]);
 });
 
-afterAll(async () => {
-  await world?.stop();
-});
+const apply = (object: Json): Promise<Outcome> =>
+  kubectlWith(theWorld().api, ["apply", "-f", "-"], object);
+const scale = (name: string, replicas: number): Promise<Outcome> =>
+  kubectlWith(
+    theWorld().api,
+    ["scale", "statefulset", name, "-n", NS, `--replicas=${replicas}`],
+    null,
+  );
+const replicasOf = async (name: string): Promise<unknown> =>
+  ((await theWorld().api.get<Json>("statefulset", name, NS))?.["spec"] as Json | undefined)?.[
+    "replicas"
+  ];
+
+const orphaned = (sts: string, range: string, service: string): string =>
+  `orphaned-service: StatefulSet ${NS}/${sts} will have ${range}, so Service ${service} selects pod ${service}, which will not exist; delete that Service or keep enough replicas`;
 
 describe("governing-service", () => {
   it("warns when the Service spec.serviceName names does not exist", async () => {

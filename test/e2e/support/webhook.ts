@@ -3,6 +3,7 @@
  * running as the chart's ServiceAccount, and the chart's two webhook configurations pointed at it.
  * Then kubectl as the users of the cluster would run it, with helpers that return what they saw.
  */
+import { afterAll, beforeAll } from "vitest";
 import type { Manifest, Values } from "../../chart/helm.js";
 import { installRbac, installWebhooks, waitForWebhooks } from "./chart.js";
 import { startCluster, type Cluster, type CommandResult, type KubectlOptions } from "./cluster.js";
@@ -26,6 +27,28 @@ export interface WebhookWorldOptions {
   /** Namespaces to create first, with their labels; the first one probes the webhooks. */
   readonly namespaces: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly controllerManager?: boolean;
+}
+
+/**
+ * A test file's webhook world: started before its tests (then `setup` runs on it), stopped after
+ * them. Returns the getter the tests read it through, which throws when it did not start.
+ */
+export function useWebhookWorld(
+  options: WebhookWorldOptions,
+  setup?: (world: WebhookWorld) => Promise<void>,
+): () => WebhookWorld {
+  let world: WebhookWorld | undefined;
+  beforeAll(async () => {
+    world = await startWebhookWorld(options);
+    await setup?.(world);
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+  return () => {
+    if (!world) throw new Error("the cluster did not start");
+    return world;
+  };
 }
 
 export async function startWebhookWorld(options: WebhookWorldOptions): Promise<WebhookWorld> {
