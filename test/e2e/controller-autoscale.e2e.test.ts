@@ -27,6 +27,7 @@ import {
   waitForEvent,
   waitForServices,
   type ControllerProcess,
+  waitForLeader,
 } from "./support/controller.js";
 import { startServe, type ServeProcess } from "./support/stsguard.js";
 
@@ -150,12 +151,7 @@ beforeAll(async () => {
     podName: "stsguard-controller-e2e-0",
     leaseNamespace: RELEASE_NAMESPACE,
   });
-  const running = controller;
-  await eventually(
-    async () =>
-      metricValue(await running.metrics(), "stsguard_controller_leader") === 1 ? true : undefined,
-    "the controller to take the Lease",
-  );
+  await waitForLeader(controller);
 });
 
 afterAll(async () => {

@@ -22,6 +22,7 @@ import {
   statefulSet,
   waitForServices,
   type ControllerProcess,
+  isLeader,
 } from "./support/controller.js";
 import { startServe, type ServeProcess } from "./support/stsguard.js";
 
@@ -48,10 +49,6 @@ async function startReplica(podName: string): Promise<ControllerProcess> {
   });
   processes.push(replica);
   return replica;
-}
-
-async function isLeader(replica: ControllerProcess): Promise<boolean> {
-  return metricValue(await replica.metrics(), "stsguard_controller_leader") === 1;
 }
 
 async function lease(): Promise<Lease | null> {

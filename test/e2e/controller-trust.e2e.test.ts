@@ -27,6 +27,7 @@ import {
   waitForEvent,
   waitForServices,
   type ControllerProcess,
+  waitForLeader,
 } from "./support/controller.js";
 import { startServe, type ServeProcess } from "./support/stsguard.js";
 import type { Manifest } from "../chart/helm.js";
@@ -78,12 +79,7 @@ beforeAll(async () => {
     podName: "trust-controller-0",
     leaseNamespace: RELEASE_NAMESPACE,
   });
-  const running = controller;
-  await eventually(
-    async () =>
-      metricValue(await running.metrics(), "stsguard_controller_leader") === 1 ? true : undefined,
-    "the controller to lead",
-  );
+  await waitForLeader(controller);
 });
 
 afterAll(async () => {

@@ -29,6 +29,7 @@ import {
   waitForEvent,
   waitForServices,
   type JsonObject,
+  waitForLeader,
 } from "./support/controller.js";
 import { startInterference } from "./support/interference-webhook.js";
 import { repoRoot } from "./support/paths.js";
@@ -70,12 +71,7 @@ beforeAll(async () => {
       },
     },
   });
-  const running = serve;
-  await eventually(
-    async () =>
-      metricValue(await running.metrics(), "stsguard_controller_leader") === 1 ? true : undefined,
-    "the controller to take the Lease",
-  );
+  await waitForLeader(serve);
 });
 
 afterAll(async () => {

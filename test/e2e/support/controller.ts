@@ -205,6 +205,19 @@ export function metricValue(text: string, series: string): number {
   return 0;
 }
 
+/** Whether the process behind `metrics` leads: holds the controller's Lease. */
+export async function isLeader(process: { metrics(): Promise<string> }): Promise<boolean> {
+  return metricValue(await process.metrics(), "stsguard_controller_leader") === 1;
+}
+
+/** Waits until the process behind `metrics` holds the controller's Lease. */
+export async function waitForLeader(process: { metrics(): Promise<string> }): Promise<void> {
+  await eventually(
+    async () => ((await isLeader(process)) ? true : undefined),
+    "the controller to take the Lease",
+  );
+}
+
 export interface ControllerProcess {
   readonly metricsPort: number;
   metrics(): Promise<string>;
