@@ -4,6 +4,7 @@
 // delete of its own reports), and another tool's PolicyReport it can neither read, change nor delete.
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { statefulSet } from "./support/objects.js";
 import { FULLNAME } from "../chart/helm.js";
 import { RELEASE_NAMESPACE, installRbac } from "./support/chart.js";
 import { eventually, startCluster, type Cluster, type CommandResult } from "./support/cluster.js";
@@ -23,21 +24,6 @@ interface Report {
 let cluster: Cluster | undefined;
 let api: Cluster;
 let auditKubeconfig: string;
-
-const statefulSet = (namespace: string) => ({
-  apiVersion: "apps/v1",
-  kind: "StatefulSet",
-  metadata: { name: "web", namespace },
-  spec: {
-    replicas: 2,
-    serviceName: "web",
-    selector: { matchLabels: { app: "web" } },
-    template: {
-      metadata: { labels: { app: "web" } },
-      spec: { containers: [{ name: "web", image: "nginx", ports: [{ containerPort: 80 }] }] },
-    },
-  },
-});
 
 /** A per-pod Service of web-5: out of range for 2 replicas (no webhook runs in this file). */
 const outOfRange = (namespace: string) => ({
@@ -75,9 +61,9 @@ beforeAll(async () => {
   auditKubeconfig = await installRbac(api, { audit: { enabled: true } }, AUDIT_SA);
   for (const namespace of ["shop", "other", "third"]) await api.createNamespace(namespace);
   await api.apply([
-    statefulSet("shop"),
+    statefulSet("shop", "web", { replicas: 2 }),
     outOfRange("shop"),
-    statefulSet("third"),
+    statefulSet("third", "web", { replicas: 2 }),
     outOfRange("third"),
   ]);
   // The CRD's REST endpoint answers a moment after Established.

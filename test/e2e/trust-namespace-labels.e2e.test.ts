@@ -4,6 +4,7 @@
 // a labelled namespace, so the server can re-check. An exemption that is not scoped by namespaces
 // or users/groups is refused, at start and on reload, and the running configuration keeps answering.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { statefulSet } from "./support/objects.js";
 import { installRbac, installWebhooks, waitForWebhooks } from "./support/chart.js";
 import { eventually, startCluster, type Cluster, type Identity } from "./support/cluster.js";
 import { runCli, makeWorkDir, startServe, type ServeProcess } from "./support/stsguard.js";
@@ -24,21 +25,6 @@ const OWNER: Identity = { user: "team-owner" };
 let cluster: Cluster | undefined;
 let api: Cluster;
 let serve: ServeProcess | undefined;
-
-const statefulSet = (namespace: string) => ({
-  apiVersion: "apps/v1",
-  kind: "StatefulSet",
-  metadata: { name: "web", namespace },
-  spec: {
-    replicas: 2,
-    serviceName: "web",
-    selector: { matchLabels: { app: "web" } },
-    template: {
-      metadata: { labels: { app: "web" } },
-      spec: { containers: [{ name: "web", image: "nginx" }] },
-    },
-  },
-});
 
 /** web-5: out of range for 2 replicas, so enforce denies it. */
 const outOfRange = (namespace: string) => ({
@@ -62,7 +48,7 @@ beforeAll(async () => {
   await installWebhooks(api, serve);
   for (const namespace of ["team-a", "sandbox-1"]) {
     await api.createNamespace(namespace);
-    await api.apply([statefulSet(namespace)]);
+    await api.apply([statefulSet(namespace, "web", { replicas: 2 })]);
   }
   await api.apply([
     {
